@@ -1,0 +1,147 @@
+// Package api is the appliance's JSON API under /api/v1: thin handlers that
+// decode, call the store, and encode. Errors are always
+// {"error":{"code","message","field"}} with a stable code.
+package api
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"avanti/appliance/auth"
+	"avanti/appliance/clock"
+	"avanti/appliance/metrics"
+	"avanti/appliance/store"
+)
+
+// OpenAPI is the API's description, served at /api/v1/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Options configure the API.
+type Options struct {
+	Store        *store.Store
+	Clock        clock.Clock
+	Metrics      *metrics.Metrics
+	Auth         auth.Settings
+	CookieSecure string // "auto" (when the request came over TLS), "always", "never"
+	MetricsToken string // if set, /metrics needs "Authorization: Bearer <token>"
+	Version      string
+	Logger       *slog.Logger
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	st  *store.Store
+	clk clock.Clock
+	m   *metrics.Metrics
+	opt Options
+	log *slog.Logger
+}
+
+// maxBody bounds every request body: nothing the API takes is larger.
+const maxBody = "64K"
+
+// New builds the HTTP handler of the API and the appliance's health and
+// metrics endpoints onto e (a new echo when e is nil).
+func New(e *echo.Echo, opt Options) *echo.Echo {
+	if e == nil {
+		e = echo.New()
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = metrics.New()
+	}
+	a := &API{st: opt.Store, clk: opt.Clock, m: opt.Metrics, opt: opt, log: opt.Logger}
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.handleError
+	e.Use(a.recoverJSON, a.observe, middleware.BodyLimit(maxBody), a.identify)
+
+	e.GET("/healthz", a.health)
+	e.GET("/metrics", a.metrics)
+
+	v1 := e.Group("/api/v1", a.csrf, a.idempotent)
+	v1.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
+
+	v1.POST("/auth/login", a.login)
+	v1.POST("/auth/logout", a.logout)
+	v1.GET("/auth/me", a.me, a.allow(staff...))
+
+	v1.GET("/services", a.listServices)
+	v1.POST("/services", a.createService, a.allow(store.RoleAdmin))
+	v1.GET("/services/:id", a.getService)
+	v1.GET("/services/:id/availability", a.availability)
+	v1.GET("/services/:id/punctuality", a.punctuality)
+	v1.GET("/services/:id/agendas", a.listAgendas, a.allow(store.RoleAdmin, store.RoleBackoffice))
+	v1.POST("/services/:id/agendas", a.saveAgenda, a.allow(store.RoleAdmin, store.RoleBackoffice))
+	v1.PUT("/services/:id/agendas/:agenda_id", a.saveAgenda, a.allow(store.RoleAdmin, store.RoleBackoffice))
+
+	v1.POST("/tickets", a.book, a.allow(roleAnonymous, roleKiosk, store.RoleAdmin, store.RoleBackoffice, store.RoleOperator))
+	v1.GET("/tickets/:token", a.getTicket)
+	v1.POST("/tickets/:token/checkin", a.checkIn, a.allow(roleKiosk, store.RoleAdmin, store.RoleBackoffice, store.RoleOperator))
+	v1.POST("/tickets/:token/revoke", a.revoke, a.allow(roleAnonymous, roleKiosk, store.RoleAdmin, store.RoleBackoffice, store.RoleOperator))
+
+	v1.GET("/desks", a.listDesks, a.allow(staff...))
+	v1.GET("/desks/:id", a.getDesk, a.allow(staff...))
+	desk := a.allow(store.RoleAdmin, store.RoleOperator)
+	v1.POST("/desks/:id/open", a.openDesk, desk)
+	v1.POST("/desks/:id/call-next", a.callNext, desk)
+	v1.POST("/desks/:id/recall", a.deskTicketAction("recall"), desk)
+	v1.POST("/desks/:id/start", a.deskTicketAction("start"), desk)
+	v1.POST("/desks/:id/finish", a.deskTicketAction("finish"), desk)
+	v1.POST("/desks/:id/no-show", a.deskTicketAction("no_show"), desk)
+	v1.POST("/desks/:id/transfer", a.transfer, desk)
+	v1.POST("/desks/:id/pause", a.pause, desk)
+	v1.POST("/desks/:id/resume", a.deskStateAction("resume"), desk)
+	v1.POST("/desks/:id/close", a.deskStateAction("close"), desk)
+	return e
+}
+
+func (a *API) now() time.Time { return a.clk.Now() }
+
+func (a *API) health(c echo.Context) error {
+	if err := a.st.Ping(c.Request().Context()); err != nil {
+		a.log.Error("health check: database unreachable", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "database": "unreachable"})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "database": "ok", "version": a.opt.Version})
+}
+
+func (a *API) metrics(c echo.Context) error {
+	if a.opt.MetricsToken != "" && c.Request().Header.Get("Authorization") != "Bearer "+a.opt.MetricsToken {
+		return errUnauthenticated
+	}
+	promhttp.HandlerFor(a.m.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// observe counts requests by route pattern (never by raw path: tokens are
+// in some paths and must not become label values).
+func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		a.m.Requests.WithLabelValues(route, http.StatusText(status)).Inc()
+		a.m.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"avanti/appliance/auth"
+	"avanti/appliance/fault"
+)
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type meResponse struct {
+	ID          int64  `json:"id"`
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+	Role        string `json:"role"`
+	OwnerID     int64  `json:"owner_id"`
+	CSRFToken   string `json:"csrf_token"`
+}
+
+func meOf(p auth.Principal) meResponse {
+	return meResponse{ID: p.User.ID, Username: p.User.Username, DisplayName: p.User.DisplayName, Role: p.User.Role,
+		OwnerID: p.User.OwnerID, CSRFToken: p.CSRF}
+}
+
+func (a *API) login(c echo.Context) error {
+	var req loginRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Username == "" {
+		return fault.Field("username", "required", "username is required")
+	}
+	if req.Password == "" {
+		return fault.Field("password", "required", "password is required")
+	}
+	p, err := auth.Login(c.Request().Context(), a.st, a.opt.Auth, req.Username, req.Password, a.now())
+	if err != nil {
+		if f, ok := fault.As(err); ok {
+			a.log.Info("login refused", "username", req.Username, "code", f.Code, "ip", c.RealIP())
+		}
+		return err
+	}
+	a.log.Info("login", "username", req.Username, "role", p.User.Role, "ip", c.RealIP())
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: p.Session, Path: "/", HttpOnly: true,
+		Secure: a.secure(c), SameSite: http.SameSiteStrictMode, MaxAge: int(a.opt.Auth.SessionAbsolute.Seconds())})
+	return c.JSON(http.StatusOK, meOf(p))
+}
+
+func (a *API) logout(c echo.Context) error {
+	p := principal(c)
+	if p.Kind == auth.KindUser {
+		if err := a.st.DeleteSession(c.Request().Context(), p.Session); err != nil {
+			return err
+		}
+	}
+	clearSessionCookie(c, a.secure(c))
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) me(c echo.Context) error { return c.JSON(http.StatusOK, meOf(principal(c))) }

@@ -1,0 +1,281 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"avanti/appliance/civil"
+	"avanti/appliance/fault"
+	"avanti/appliance/fiscalcode"
+)
+
+// BookRequest asks for a ticket.
+type BookRequest struct {
+	ServiceID int64
+	// Start of the chosen slot; zero asks for the first available place
+	// today, a walk-in ticket that is created already checked in.
+	Start    time.Time
+	Channel  string
+	Citizen  Citizen
+	Priority bool
+	Actor    string
+}
+
+// Booking errors a client can act on.
+var (
+	ErrNoAvailability = fault.New(fault.Conflict, "no_availability", "no places left today for this service")
+	ErrSlotFull       = fault.New(fault.Conflict, "slot_full", "this time is fully booked; please choose another")
+	ErrAlreadyBooked  = fault.New(fault.Conflict, "already_booked", "this citizen already has an active booking for this service")
+)
+
+// Book creates a ticket. The place is taken by a conditional UPDATE of the
+// slot row (booked < capacity), so concurrent bookings can never overfill a
+// slot; the daily code comes from a counter row bumped in the same
+// transaction, so codes are unique.
+func (s *Store) Book(ctx context.Context, req BookRequest, now time.Time) (Ticket, error) {
+	svc, err := getService(ctx, s.db, req.ServiceID)
+	if err != nil {
+		return Ticket{}, err
+	}
+	citizen, key, err := checkBooking(svc, req, now)
+	if err != nil {
+		return Ticket{}, err
+	}
+	var out Ticket
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var slot Slot
+		var err error
+		if req.Start.IsZero() {
+			slot, err = takeFirstToday(ctx, tx, svc, now)
+		} else {
+			slot, err = takeSlot(ctx, tx, svc, req.Start.UTC())
+		}
+		if err != nil {
+			return err
+		}
+		loc := svc.Location()
+		day := civil.DateOf(slot.Start.In(loc))
+		seq, err := nextSeq(ctx, tx, svc.ID, day)
+		if err != nil {
+			return err
+		}
+		t := Ticket{
+			Token: newToken(), ServiceID: svc.ID, IssuedServiceID: svc.ID, Code: fmt.Sprintf("%s%03d", svc.Prefix, seq),
+			Day: day.String(), SlotID: slot.ID, Status: StatusBooked, Channel: req.Channel, Priority: req.Priority,
+			Start: slot.Start, End: slot.End, Citizen: citizen, CreatedAt: now,
+		}
+		switch {
+		case req.Start.IsZero():
+			t.WalkIn, t.Status, t.CheckedInAt, t.DueAt = true, StatusWaiting, now, later(slot.Start, now)
+		case !svc.CheckinRequired:
+			// Without check-in the citizen is taken as present at the appointment time.
+			t.Status, t.DueAt, t.CheckedInAt = StatusWaiting, slot.Start, slot.Start
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tickets (token, service_id, issued_service_id, day, seq, code, slot_id,
+			status, channel, walk_in, priority, starts_at, ends_at, checked_in_at, due_at,
+			fiscal_code, first_name, last_name, phone, email, citizen_key, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.Token, t.ServiceID, t.IssuedServiceID, t.Day, seq, t.Code, t.SlotID,
+			t.Status, t.Channel, t.WalkIn, t.Priority, t.Start, t.End, nullTime(t.CheckedInAt), nullTime(t.DueAt),
+			nullString(citizen.FiscalCode), nullString(citizen.FirstName), nullString(citizen.LastName),
+			nullString(citizen.Phone), nullString(citizen.Email), nullString(key), now, now)
+		if isDuplicate(err) && strings.Contains(err.Error(), "tickets_one_active") {
+			return ErrAlreadyBooked
+		}
+		if err != nil {
+			return fmt.Errorf("insert ticket: %w", err)
+		}
+		t.ID, _ = res.LastInsertId()
+		out = t
+		return recordEvent(ctx, tx, t.ID, now, "", t.Status, 0, req.Actor, "booked via "+req.Channel)
+	})
+	return out, err
+}
+
+// checkBooking applies the service's rules that need no database: channel,
+// identification, notice and horizon. It returns the cleaned citizen data
+// and, where the service allows one active booking, the citizen's key.
+func checkBooking(svc Service, req BookRequest, now time.Time) (Citizen, string, error) {
+	if !svc.Active {
+		return Citizen{}, "", fault.New(fault.Conflict, "service_closed", "this service is not available")
+	}
+	c, err := cleanCitizen(req.Citizen, now)
+	if err != nil {
+		return Citizen{}, "", err
+	}
+	switch req.Channel {
+	case ChannelKiosk, ChannelDesk, ChannelPhone:
+	case ChannelWeb:
+		if !svc.OnlineBookable {
+			return Citizen{}, "", fault.New(fault.Forbidden, "channel_not_allowed", "this service can be booked only at the office or by phone")
+		}
+	default:
+		return Citizen{}, "", fault.Field("channel", "invalid_channel", "channel must be one of kiosk, web, phone, desk")
+	}
+	if req.Start.IsZero() {
+		if req.Channel != ChannelKiosk && req.Channel != ChannelDesk {
+			return Citizen{}, "", fault.Field("start", "start_required", "choose a time: the first available place today is given only at the office")
+		}
+	} else {
+		if req.Start.Before(now) {
+			return Citizen{}, "", fault.Field("start", "slot_in_past", "this time has already passed")
+		}
+		if req.Start.Sub(now) < time.Duration(svc.MinNoticeMin)*time.Minute {
+			return Citizen{}, "", fault.Field("start", "too_soon", fmt.Sprintf("this service must be booked at least %d minutes ahead", svc.MinNoticeMin))
+		}
+		loc := svc.Location()
+		if civil.Today(now, loc).DaysUntil(civil.DateOf(req.Start.In(loc))) > svc.MaxDaysAhead {
+			return Citizen{}, "", fault.Field("start", "too_far_ahead", fmt.Sprintf("this service can be booked at most %d days ahead", svc.MaxDaysAhead))
+		}
+		if svc.IDRequiredFuture && c.FiscalCode == "" && (c.Phone == "" || c.FirstName == "" || c.LastName == "") {
+			return Citizen{}, "", fault.Field("citizen", "identification_required", "a booking for a later time needs the fiscal code, or phone number with first and last name")
+		}
+	}
+	key := ""
+	if svc.OneActiveBooking {
+		switch {
+		case c.FiscalCode != "":
+			key = "cf:" + c.FiscalCode
+		case c.Phone != "":
+			key = "ph:" + c.Phone
+		}
+	}
+	return c, key, nil
+}
+
+// cleanCitizen normalises and checks what a citizen typed or swiped.
+func cleanCitizen(c Citizen, now time.Time) (Citizen, error) {
+	c.FirstName, c.LastName = strings.TrimSpace(c.FirstName), strings.TrimSpace(c.LastName)
+	c.Email, c.Phone = strings.TrimSpace(c.Email), normalizePhone(c.Phone)
+	if c.FiscalCode != "" {
+		c.FiscalCode = fiscalcode.Normalize(c.FiscalCode)
+		if err := fiscalcode.Validate(c.FiscalCode); err != nil {
+			msg := "invalid fiscal code"
+			var fe *fiscalcode.Error
+			if errors.As(err, &fe) {
+				msg = fe.Message
+			}
+			return c, fault.Field("citizen.fiscal_code", "invalid_fiscal_code", msg)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"first_name", c.FirstName}, {"last_name", c.LastName}} {
+		if len([]rune(f.v)) > 100 {
+			return c, fault.Field("citizen."+f.name, "invalid_name", "names are at most 100 characters")
+		}
+	}
+	if c.Phone != "" && (len(c.Phone) < 6 || len(c.Phone) > 16) {
+		return c, fault.Field("citizen.phone", "invalid_phone", "phone number must have 6 to 15 digits, optionally starting with +")
+	}
+	if c.Email != "" && (len(c.Email) > 254 || !strings.Contains(c.Email, "@") || strings.ContainsAny(c.Email, " \t\r\n<>")) {
+		return c, fault.Field("citizen.email", "invalid_email", "e-mail address is not valid")
+	}
+	return c, nil
+}
+
+// normalizePhone keeps digits and a leading +; anything else makes it invalid.
+func normalizePhone(p string) string {
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return ""
+	}
+	var b strings.Builder
+	for i, r := range p {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '.' || r == '/' || r == '(' || r == ')':
+		default:
+			return "!" // fails the length rule with a clear message
+		}
+	}
+	return b.String()
+}
+
+// takeFirstToday books the earliest place still open today. Candidates are
+// read without locks; the conditional UPDATE decides, and a lost race moves
+// on to the next slot.
+func takeFirstToday(ctx context.Context, tx *sql.Tx, svc Service, now time.Time) (Slot, error) {
+	endOfDay := civil.Today(now, svc.Location()).AddDays(1).In(svc.Location())
+	for attempt := 0; attempt < 5; attempt++ {
+		rows, err := tx.QueryContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, prebooked
+			FROM slots WHERE service_id = ? AND is_open AND starts_at < ? AND ends_at > ? AND starts_at >= ?
+			AND booked < capacity ORDER BY starts_at LIMIT 20`, svc.ID, endOfDay, now, now.Add(-24*time.Hour))
+		if err != nil {
+			return Slot{}, fmt.Errorf("find first available: %w", err)
+		}
+		var cands []Slot
+		for rows.Next() {
+			sl := Slot{ServiceID: svc.ID, Open: true}
+			if err := rows.Scan(&sl.ID, &sl.Start, &sl.End, &sl.Capacity, &sl.Reserved, &sl.Booked, &sl.Prebooked); err != nil {
+				rows.Close()
+				return Slot{}, fmt.Errorf("find first available: %w", err)
+			}
+			cands = append(cands, sl)
+		}
+		rows.Close()
+		if len(cands) == 0 {
+			return Slot{}, ErrNoAvailability
+		}
+		for _, sl := range cands {
+			res, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked + 1 WHERE id = ? AND is_open AND booked < capacity`, sl.ID)
+			if err != nil {
+				return Slot{}, fmt.Errorf("take place: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				sl.Booked++
+				return sl, nil
+			}
+		}
+	}
+	return Slot{}, ErrNoAvailability
+}
+
+// takeSlot books a place in the slot starting at start.
+func takeSlot(ctx context.Context, tx *sql.Tx, svc Service, start time.Time) (Slot, error) {
+	sl := Slot{ServiceID: svc.ID}
+	err := tx.QueryRowContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, prebooked, is_open
+		FROM slots WHERE service_id = ? AND starts_at = ? ORDER BY is_open DESC LIMIT 1`, svc.ID, start).
+		Scan(&sl.ID, &sl.Start, &sl.End, &sl.Capacity, &sl.Reserved, &sl.Booked, &sl.Prebooked, &sl.Open)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Slot{}, fault.Field("start", "slot_not_found", "the service has no appointment time starting then")
+	}
+	if err != nil {
+		return Slot{}, fmt.Errorf("find slot: %w", err)
+	}
+	if !sl.Open {
+		return Slot{}, fault.New(fault.Conflict, "slot_closed", "this time is no longer open; please choose another")
+	}
+	// The walk-in reserve is not for bookings made in advance.
+	res, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked + 1, prebooked = prebooked + 1
+		WHERE id = ? AND is_open AND booked < capacity AND prebooked < capacity - reserved`, sl.ID)
+	if err != nil {
+		return Slot{}, fmt.Errorf("take place: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return Slot{}, ErrSlotFull
+	}
+	sl.Booked++
+	sl.Prebooked++
+	return sl, nil
+}
+
+// nextSeq bumps the service's counter for day. LAST_INSERT_ID(expr) hands
+// the new value back through the OK packet, so it costs no extra query.
+func nextSeq(ctx context.Context, tx *sql.Tx, serviceID int64, day civil.Date) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO ticket_counters (service_id, day, last_seq) VALUES (?, ?, LAST_INSERT_ID(1))
+		ON DUPLICATE KEY UPDATE last_seq = LAST_INSERT_ID(last_seq + 1)`, serviceID, day.String())
+	if err != nil {
+		return 0, fmt.Errorf("next ticket number: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil || seq < 1 {
+		return 0, fmt.Errorf("next ticket number: got %d: %v", seq, err)
+	}
+	return seq, nil
+}
