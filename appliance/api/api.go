@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"avanti/appliance/agenda"
 	"avanti/appliance/auth"
 	"avanti/appliance/clock"
 	"avanti/appliance/metrics"
@@ -34,6 +35,7 @@ type Options struct {
 	MetricsToken string // if set, /metrics needs "Authorization: Bearer <token>"
 	Version      string
 	Logger       *slog.Logger
+	HorizonDays  int // days of slots kept ahead when an agenda changes
 }
 
 // API holds the handlers' dependencies.
@@ -59,6 +61,9 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	}
 	if opt.Clock == nil {
 		opt.Clock = clock.Real{}
+	}
+	if opt.HorizonDays == 0 {
+		opt.HorizonDays = agenda.DefaultHorizonDays
 	}
 	if opt.Metrics == nil {
 		opt.Metrics = metrics.New()

@@ -256,9 +256,6 @@ func (a *API) listAgendas(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"agendas": out})
 }
 
-// HorizonDays is how far ahead slots are precomputed.
-var HorizonDays = agenda.DefaultHorizonDays
-
 // saveAgenda creates (POST) or replaces (PUT) an agenda, then regenerates
 // the service's slots and lists the tickets that lost their slot.
 func (a *API) saveAgenda(c echo.Context) error {
@@ -285,7 +282,7 @@ func (a *API) saveAgenda(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	regen, err := a.st.RegenerateSlots(ctx, svc.ID, a.now(), HorizonDays)
+	regen, err := a.st.RegenerateSlots(ctx, svc.ID, a.now(), a.opt.HorizonDays)
 	if err != nil {
 		return err
 	}

@@ -36,12 +36,11 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger) 
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	api.HorizonDays = cfg.HorizonDays
 	e := api.New(nil, api.Options{
 		Store: st, Clock: clk, Metrics: metrics.New(), Logger: log, Version: Version,
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax},
-		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken,
+		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
 	})
 	return &Server{Store: st, Clock: clk, Config: cfg, Handler: e, log: log}
 }
