@@ -20,6 +20,10 @@ import (
 // MinutesPerDay is the largest End of a range: midnight at the end of the day.
 const MinutesPerDay = 1440
 
+// MaxPlaces bounds the places of one slot of a range or exception: more
+// than any counter serves at once, and within what the database stores.
+const MaxPlaces = 999
+
 // DefaultHorizonDays is how far ahead slots are precomputed unless a site says
 // otherwise.
 const DefaultHorizonDays = 180
@@ -29,7 +33,7 @@ type Range struct {
 	Weekday     time.Weekday
 	Start, End  int // minutes after local midnight; 0 <= Start < End <= 1440
 	SlotMinutes int // 1..1440
-	Places      int // places per slot; 0 = the range is closed
+	Places      int // places per slot, 0..MaxPlaces; 0 = the range is closed
 }
 
 // ExceptionKind says whether an exception closes or opens.
@@ -130,8 +134,11 @@ func (a Agenda) Validate() error {
 		}
 		checkWindow(add, f, r.Start, r.End)
 		checkSlot(add, f, r.Start, r.End, r.SlotMinutes)
-		if r.Places < 0 {
+		switch {
+		case r.Places < 0:
 			add(f+".places", "must not be negative")
+		case r.Places > MaxPlaces:
+			add(f+".places", "must be at most %d", MaxPlaces)
 		}
 	}
 	// Overlapping ranges in one agenda would double-book the same desk;
@@ -168,8 +175,11 @@ func (a Agenda) Validate() error {
 		case Open:
 			checkWindow(add, f, e.Start, e.End)
 			checkSlot(add, f, e.Start, e.End, e.SlotMinutes)
-			if e.Places < 1 {
+			switch {
+			case e.Places < 1:
 				add(f+".places", "must be at least 1")
+			case e.Places > MaxPlaces:
+				add(f+".places", "must be at most %d", MaxPlaces)
 			}
 		default:
 			add(f+".kind", "must be %q or %q, not %q", Closed, Open, e.Kind)

@@ -71,12 +71,16 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	a := &API{st: opt.Store, clk: opt.Clock, m: opt.Metrics, opt: opt, log: opt.Logger}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.handleError
-	e.Use(a.recoverJSON, a.observe, middleware.BodyLimit(maxBody), a.identify)
+	// csrf and idempotent are no-ops for GET and for callers without a
+	// session or key, so they run for every route: as middleware of the
+	// /api/v1 group they would make echo answer a known path with a wrong
+	// method 404 instead of 405 (labstack/echo#1981).
+	e.Use(a.recoverJSON, a.observe, middleware.BodyLimit(maxBody), a.identify, a.csrf, a.idempotent)
 
 	e.GET("/healthz", a.health)
 	e.GET("/metrics", a.metrics)
 
-	v1 := e.Group("/api/v1", a.csrf, a.idempotent)
+	v1 := e.Group("/api/v1")
 	v1.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
 
 	v1.POST("/auth/login", a.login)

@@ -184,6 +184,11 @@ func (a *API) deskTicketAction(action string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if action == "recall" {
+			if svc, err := a.st.Service(ctx, res.Ticket.ServiceID); err == nil {
+				a.m.Calls.WithLabelValues(svc.Prefix, "recall").Inc()
+			}
+		}
 		return a.ticketActionResponse(c, res)
 	}
 }

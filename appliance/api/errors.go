@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -52,6 +53,8 @@ func status(k fault.Kind) int {
 		return http.StatusTooManyRequests
 	case fault.TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case fault.UnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusInternalServerError
 }
@@ -113,28 +116,30 @@ func decode(c echo.Context, v any) error {
 	if ct := req.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return fault.New(fault.BadRequest, "unsupported_media_type", "send the body as application/json")
+			return fault.New(fault.UnsupportedMedia, "unsupported_media_type", "send the body as application/json")
 		}
 	}
 	dec := json.NewDecoder(req.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
-		if dec.More() {
-			return fault.New(fault.BadRequest, "malformed_json", "the body has data after the JSON value")
+		// Only white space may follow the value. dec.More() is not enough:
+		// it reports false for a stray "}" or "]".
+		switch err := dec.Decode(new(json.RawMessage)); {
+		case err == io.EOF:
+			return nil
+		case tooLarge(err):
+			return errBodyTooLarge
 		}
-		return nil
+		return fault.New(fault.BadRequest, "malformed_json", "the body has data after the JSON value")
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var he *echo.HTTPError
 	switch {
 	case errors.Is(err, io.EOF):
 		return fault.New(fault.BadRequest, "empty_body", "the request needs a JSON body")
-	case errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
-		return fault.New(fault.TooLarge, "body_too_large", "the request body is too large (at most "+maxBody+"B)")
-	case strings.Contains(err.Error(), "request body too large"):
-		return fault.New(fault.TooLarge, "body_too_large", "the request body is too large (at most "+maxBody+"B)")
+	case tooLarge(err):
+		return errBodyTooLarge
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
 		return fault.New(fault.BadRequest, "malformed_json", "the body is not valid JSON")
 	case errors.As(err, &typ):
@@ -151,7 +156,22 @@ func decode(c echo.Context, v any) error {
 	if errors.As(err, &fe) {
 		return fe
 	}
+	// A date or time that does not parse is a well-formed body with a bad
+	// value: the caller's mistake, 422 like any other invalid value.
+	var pe *time.ParseError
+	if errors.As(err, &pe) || strings.Contains(err.Error(), "want YYYY-MM-DD") {
+		return fault.New(fault.Invalid, "invalid_date", "a date or time in the body is not valid: use YYYY-MM-DD for dates and RFC 3339 (e.g. 2026-11-23T09:00:00+01:00) for times")
+	}
 	return fault.New(fault.BadRequest, "malformed_json", "the body could not be read: "+err.Error())
+}
+
+var errBodyTooLarge = fault.New(fault.TooLarge, "body_too_large", "the request body is too large (at most "+maxBody+"B)")
+
+// tooLarge reports whether reading the body stopped at the body limit.
+func tooLarge(err error) bool {
+	var he *echo.HTTPError
+	return err != nil && ((errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) ||
+		strings.Contains(err.Error(), "request body too large"))
 }
 
 func describeType(kind string) string {

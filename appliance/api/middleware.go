@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"slices"
@@ -112,12 +113,17 @@ func (a *API) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key := c.Request().Header.Get("Idempotency-Key")
-		if key == "" || c.Request().Method != http.MethodPost {
+		// Sign-in answers carry a session: never stored, never replayed.
+		if key == "" || c.Request().Method != http.MethodPost || strings.HasPrefix(c.Path(), "/api/v1/auth/") {
 			return next(c)
 		}
-		if len(key) > 200 {
-			return fault.New(fault.BadRequest, "invalid_idempotency_key", "Idempotency-Key is at most 200 characters")
+		if len(key) > 200 || strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
+			return fault.New(fault.BadRequest, "invalid_idempotency_key", "Idempotency-Key is at most 200 printable ASCII characters")
 		}
+		// Keys are exact, but the column compares text without regard to
+		// case: store the key's digest.
+		sum := sha256.Sum256([]byte(key))
+		key = hex.EncodeToString(sum[:])
 		body, err := io.ReadAll(c.Request().Body)
 		if err != nil {
 			return decode(c, new(struct{}))
@@ -127,6 +133,11 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Write([]byte(c.Request().Method + " " + c.Request().URL.Path + "\n"))
 		h.Write(body)
 		who := principal(c).Name()
+		if principal(c).Kind == auth.KindAnonymous {
+			// Citizens have no identity of their own: keep one citizen's
+			// keys apart from another's at least by address.
+			who += ":" + c.RealIP()
+		}
 		ctx := c.Request().Context()
 		deadline := time.Now().Add(15 * time.Second)
 		for {

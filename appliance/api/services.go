@@ -175,6 +175,9 @@ func fmtClock(m int) string {
 	if m == 0 {
 		return ""
 	}
+	if m == 1440 {
+		return "24:00"
+	}
 	return time.Date(0, 1, 1, 0, m, 0, 0, time.UTC).Format("15:04")
 }
 

@@ -106,9 +106,14 @@ func (a *API) book(c echo.Context) error {
 		return fault.Field("channel", "invalid_channel", "channel must be one of kiosk, web, phone, desk")
 	}
 	ctx := c.Request().Context()
+	// Staff and devices book for their own organisation only, as they see
+	// only its services; citizens at home book any online service.
 	svc, err := a.st.Service(ctx, req.ServiceID)
-	if err != nil || (p.OwnerID() != 0 && svc.OwnerID != p.OwnerID() && !svc.OnlineBookable) {
+	if fault.Is(err, "service_not_found") || (err == nil && p.OwnerID() != 0 && svc.OwnerID != p.OwnerID()) {
 		return fault.Field("service_id", "service_not_found", "no such service")
+	}
+	if err != nil {
+		return err
 	}
 	r := store.BookRequest{ServiceID: req.ServiceID, Channel: req.Channel, Priority: req.Priority, Actor: p.Name()}
 	if req.Start != nil {

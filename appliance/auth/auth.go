@@ -137,7 +137,7 @@ func Login(ctx context.Context, st *store.Store, set Settings, username, passwor
 		return Principal{}, fmt.Errorf("check password: %w", err)
 	}
 	if !ok {
-		if err := st.LoginFailed(ctx, u.ID, now, set.MaxFailures-1, set.LockFor); err != nil {
+		if err := st.LoginFailed(ctx, u.ID, now, set.MaxFailures, set.LockFor); err != nil {
 			return Principal{}, err
 		}
 		return Principal{}, ErrBadCredentials

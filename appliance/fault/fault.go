@@ -12,14 +12,15 @@ import (
 type Kind int
 
 const (
-	Invalid      Kind = iota + 1 // the request breaks a rule: 422
-	BadRequest                   // the request cannot be read: 400
-	NotFound                     // 404
-	Conflict                     // the state of things forbids it now: 409
-	Forbidden                    // the caller may not: 403
-	Unauthorized                 // the caller is unknown: 401
-	TooMany                      // slow down, or locked out: 429
-	TooLarge                     // 413
+	Invalid          Kind = iota + 1 // the request breaks a rule: 422
+	BadRequest                       // the request cannot be read: 400
+	NotFound                         // 404
+	Conflict                         // the state of things forbids it now: 409
+	Forbidden                        // the caller may not: 403
+	Unauthorized                     // the caller is unknown: 401
+	TooMany                          // slow down, or locked out: 429
+	TooLarge                         // 413
+	UnsupportedMedia                 // the body is not in a format we read: 415
 )
 
 // Error is a domain error with a stable code.

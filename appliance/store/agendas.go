@@ -15,6 +15,9 @@ import (
 // SaveAgenda stores a new agenda for a service (ID 0) or replaces one, with
 // its ranges and exceptions. It does not touch slots: RegenerateSlots does.
 func (s *Store) SaveAgenda(ctx context.Context, serviceID int64, name string, a agenda.Agenda, now time.Time) (int64, error) {
+	if len([]rune(name)) > 200 {
+		return 0, fault.Field("name", "invalid_name", "the agenda's name is at most 200 characters")
+	}
 	if err := a.Validate(); err != nil {
 		return 0, fault.Field("agenda", "invalid_agenda", err.Error())
 	}

@@ -134,6 +134,10 @@ func (s *Store) Services(ctx context.Context, ownerID int64) ([]Service, error) 
 	return out, rows.Err()
 }
 
+// maxMinutes bounds the minute settings of a service: a year, as far as
+// anything can be booked ahead, and well within the INT columns.
+const maxMinutes = 366 * 24 * 60
+
 // ValidateService checks a service's settings and says which field is wrong.
 func ValidateService(v Service) error {
 	switch {
@@ -141,24 +145,24 @@ func ValidateService(v Service) error {
 		return fault.Field("name", "invalid_name", "name is required (at most 200 characters)")
 	case !validPrefix(v.Prefix):
 		return fault.Field("prefix", "invalid_prefix", "prefix must be 1 to 3 capital letters, e.g. A")
-	case v.TargetWaitMin < 1:
-		return fault.Field("target_wait_min", "invalid_target_wait", "target wait must be at least 1 minute")
-	case v.AllowedLatenessMin < 0:
-		return fault.Field("allowed_lateness_min", "invalid_lateness", "allowed lateness cannot be negative")
-	case v.AvgServiceMin < 1:
-		return fault.Field("avg_service_min", "invalid_avg_service", "average service time must be at least 1 minute")
+	case v.TargetWaitMin < 1 || v.TargetWaitMin > maxMinutes:
+		return fault.Field("target_wait_min", "invalid_target_wait", "target wait must be at least 1 minute (and at most a year)")
+	case v.AllowedLatenessMin < 0 || v.AllowedLatenessMin > maxMinutes:
+		return fault.Field("allowed_lateness_min", "invalid_lateness", "allowed lateness cannot be negative (or over a year)")
+	case v.AvgServiceMin < 1 || v.AvgServiceMin > maxMinutes:
+		return fault.Field("avg_service_min", "invalid_avg_service", "average service time must be at least 1 minute (and at most a year)")
 	case v.OverbookingPct < -100 || v.OverbookingPct > 100:
 		return fault.Field("overbooking_pct", "invalid_overbooking", "overbooking must be between -100 and 100 percent")
 	case v.MaxDaysAhead < 0 || v.MaxDaysAhead > 366:
 		return fault.Field("max_days_ahead", "invalid_days_ahead", "maximum days ahead must be between 0 and 366")
-	case v.MinNoticeMin < 0:
-		return fault.Field("min_notice_min", "invalid_min_notice", "minimum notice cannot be negative")
-	case v.WalkInQuotaPerHour < 0:
-		return fault.Field("walkin_quota_per_hour", "invalid_walkin_quota", "walk-in quota cannot be negative")
-	case v.PriorityWeight < 1:
-		return fault.Field("priority_weight", "invalid_priority_weight", "priority weight must be at least 1")
-	case v.CheckinEarlyMin < 0:
-		return fault.Field("checkin_early_min", "invalid_checkin_early", "check-in window cannot be negative")
+	case v.MinNoticeMin < 0 || v.MinNoticeMin > maxMinutes:
+		return fault.Field("min_notice_min", "invalid_min_notice", "minimum notice cannot be negative (or over a year)")
+	case v.WalkInQuotaPerHour < 0 || v.WalkInQuotaPerHour > 10000:
+		return fault.Field("walkin_quota_per_hour", "invalid_walkin_quota", "walk-in quota must be between 0 and 10000 an hour")
+	case v.PriorityWeight < 1 || v.PriorityWeight > 99:
+		return fault.Field("priority_weight", "invalid_priority_weight", "priority weight must be between 1 and 99")
+	case v.CheckinEarlyMin < 0 || v.CheckinEarlyMin > maxMinutes:
+		return fault.Field("checkin_early_min", "invalid_checkin_early", "check-in window cannot be negative (or over a year)")
 	}
 	return nil
 }
@@ -182,6 +186,14 @@ func (s *Store) CreateService(ctx context.Context, v Service, now time.Time) (Se
 	}
 	if err := ValidateService(v); err != nil {
 		return Service{}, err
+	}
+	var siteOwner int64
+	err := s.db.QueryRowContext(ctx, `SELECT owner_id FROM sites WHERE id = ?`, v.SiteID).Scan(&siteOwner)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && siteOwner != v.OwnerID) {
+		return Service{}, fault.Field("site_id", "unknown_site", "no such site")
+	}
+	if err != nil {
+		return Service{}, fmt.Errorf("site of service %q: %w", v.Name, err)
 	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO services (owner_id, site_id, name, description, notes, prefix,
 		target_wait_min, allowed_lateness_min, checkin_early_min, checkin_required, second_checkin, online_bookable,

@@ -50,6 +50,14 @@ func (e *Env) Login(t testing.TB, username, password string) *Client {
 // and returns the status and raw body. Extra headers come as name, value.
 func (c *Client) Do(method, path string, body any, headers ...string) (int, []byte) {
 	c.t.Helper()
+	resp, raw := c.Send(method, path, body, headers...)
+	return resp.StatusCode, raw
+}
+
+// Send is Do for tests that look at the response's headers and cookies: it
+// returns the response (its body already read and closed) and the raw body.
+func (c *Client) Send(method, path string, body any, headers ...string) (*http.Response, []byte) {
+	c.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -86,7 +94,7 @@ func (c *Client) Do(method, path string, body any, headers ...string) (int, []by
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	return resp, raw
 }
 
 // JSON is Do that decodes the answer into out (when out is not nil).
