@@ -42,9 +42,7 @@ build: deps
 
 deps:
 	@command -v go >/dev/null || { echo "Go is required (https://go.dev/dl, or Debian's golang package)"; exit 1; }
-	@command -v gcc >/dev/null || { echo "installing gcc (the race detector needs cgo)"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; \
-		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; fi; }
+	scripts/debdeps
 	go mod download
 
 db:
