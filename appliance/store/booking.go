@@ -45,8 +45,23 @@ func (s *Store) Book(ctx context.Context, req BookRequest, now time.Time) (Ticke
 	if err != nil {
 		return Ticket{}, err
 	}
+	for attempt := 0; ; attempt++ {
+		t, err := s.book(ctx, svc, req, citizen, key, now)
+		var nc errNoCounter
+		if errors.As(err, &nc) && attempt < 2 {
+			// The first ticket of the day: make its counter, then book again.
+			if err := s.createCounter(ctx, svc.ID, nc.day); err != nil {
+				return Ticket{}, err
+			}
+			continue
+		}
+		return t, err
+	}
+}
+
+func (s *Store) book(ctx context.Context, svc Service, req BookRequest, citizen Citizen, key string, now time.Time) (Ticket, error) {
 	var out Ticket
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var slot Slot
 		var err error
 		if req.Start.IsZero() {
@@ -265,17 +280,38 @@ func takeSlot(ctx context.Context, tx *sql.Tx, svc Service, start time.Time) (Sl
 	return sl, nil
 }
 
+// errNoCounter: the service has no ticket counter for the day yet.
+type errNoCounter struct{ day civil.Date }
+
+func (e errNoCounter) Error() string { return "no ticket counter for " + e.day.String() + " yet" }
+
 // nextSeq bumps the service's counter for day. LAST_INSERT_ID(expr) hands
-// the new value back through the OK packet, so it costs no extra query.
+// the new value back through the OK packet, so it costs no extra query. The
+// UPDATE locks the counter row only; the row itself is created by
+// createCounter, outside the booking transaction.
 func nextSeq(ctx context.Context, tx *sql.Tx, serviceID int64, day civil.Date) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO ticket_counters (service_id, day, last_seq) VALUES (?, ?, LAST_INSERT_ID(1))
-		ON DUPLICATE KEY UPDATE last_seq = LAST_INSERT_ID(last_seq + 1)`, serviceID, day.String())
+	res, err := tx.ExecContext(ctx, `UPDATE ticket_counters SET last_seq = LAST_INSERT_ID(last_seq + 1)
+		WHERE service_id = ? AND day = ?`, serviceID, day.String())
 	if err != nil {
 		return 0, fmt.Errorf("next ticket number: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, errNoCounter{day}
 	}
 	seq, err := res.LastInsertId()
 	if err != nil || seq < 1 {
 		return 0, fmt.Errorf("next ticket number: got %d: %v", seq, err)
 	}
 	return seq, nil
+}
+
+// createCounter creates the ticket counter of a day, in a statement of its
+// own. Creating it inside concurrent booking transactions (INSERT … ON
+// DUPLICATE KEY UPDATE) made the first bookings of new days lock the gaps
+// around the new keys and deadlock one another round after round, each
+// rolled-back insert handing its gap locks on to the next.
+func (s *Store) createCounter(ctx context.Context, serviceID int64, day civil.Date) error {
+	_, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO ticket_counters (service_id, day, last_seq) VALUES (?, ?, 0)`,
+		serviceID, day.String())
+	return wrap("create ticket counter", err)
 }

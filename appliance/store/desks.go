@@ -55,13 +55,22 @@ func (s *Store) deskServices(ctx context.Context, q querier, deskID int64) ([]in
 func (s *Store) loadDesk(ctx context.Context, q querier, id int64, lock bool) (Desk, error) {
 	var d Desk
 	var op, cur sql.NullInt64
-	query := `SELECT d.id, d.room_id, d.name, d.number, d.state, d.pause_reason, d.operator_id, d.current_ticket_id,
-		d.state_since, si.owner_id FROM desks d JOIN rooms r ON r.id = d.room_id JOIN sites si ON si.id = r.site_id WHERE d.id = ?`
 	if lock {
-		query += ` FOR UPDATE`
+		// Lock the desk row alone: FOR UPDATE on the join below would also
+		// lock the room and site rows and so serialise every desk of a site.
+		var one int
+		err := q.QueryRowContext(ctx, `SELECT 1 FROM desks WHERE id = ? FOR UPDATE`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Desk{}, ErrDeskNotFound
+		}
+		if err != nil {
+			return Desk{}, fmt.Errorf("lock desk %d: %w", id, err)
+		}
 	}
-	err := q.QueryRowContext(ctx, query, id).Scan(&d.ID, &d.RoomID, &d.Name, &d.Number, &d.State, &d.PauseReason,
-		&op, &cur, &d.StateSince, &d.OwnerID)
+	err := q.QueryRowContext(ctx, `SELECT d.id, d.room_id, d.name, d.number, d.state, d.pause_reason, d.operator_id,
+		d.current_ticket_id, d.state_since, si.owner_id
+		FROM desks d JOIN rooms r ON r.id = d.room_id JOIN sites si ON si.id = r.site_id WHERE d.id = ?`, id).
+		Scan(&d.ID, &d.RoomID, &d.Name, &d.Number, &d.State, &d.PauseReason, &op, &cur, &d.StateSince, &d.OwnerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Desk{}, ErrDeskNotFound
 	}

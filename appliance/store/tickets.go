@@ -113,7 +113,9 @@ func truncate(s string, n int) string {
 // CheckIn confirms that the ticket's citizen is in the waiting room.
 func (s *Store) CheckIn(ctx context.Context, token string, now time.Time, actor string) (Ticket, error) {
 	var out Ticket
+	expired := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		expired = false
 		t, err := oneTicket(ctx, tx, `WHERE t.token = ? FOR UPDATE`, token)
 		if err != nil {
 			return err
@@ -132,10 +134,10 @@ func (s *Store) CheckIn(ctx context.Context, token string, now time.Time, actor 
 					With("come_back_at", opens)
 			}
 			if now.After(t.Start.Add(lateness)) {
-				if err := expire(ctx, tx, t, now); err != nil {
-					return err
-				}
-				return errExpired
+				// The expiry must commit: returning the error from here
+				// would roll it back and leave the ticket booked.
+				expired = true
+				return expire(ctx, tx, t, now)
 			}
 			t.Status, t.CheckedInAt, t.DueAt, t.Late = StatusWaiting, now, later(t.Start, now), now.After(t.Start)
 		case StatusNoShow:
@@ -169,6 +171,9 @@ func (s *Store) CheckIn(ctx context.Context, token string, now time.Time, actor 
 		out = t
 		return recordEvent(ctx, tx, t.ID, now, from, t.Status, 0, actor, "check-in")
 	})
+	if err == nil && expired {
+		return Ticket{}, errExpired
+	}
 	return out, err
 }
 
