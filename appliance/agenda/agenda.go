@@ -62,6 +62,7 @@ type Exception struct {
 // Agenda is a weekly pattern valid between two dates.
 type Agenda struct {
 	ID             int64
+	Name           string // for people: "Orario invernale"
 	ValidFrom      civil.Date
 	ValidTo        civil.Date // zero = no end
 	Ranges         []Range

@@ -182,7 +182,7 @@ func fmtClock(m int) string {
 }
 
 func (b agendaBody) toAgenda() (agenda.Agenda, error) {
-	a := agenda.Agenda{ID: b.ID, ValidFrom: b.ValidFrom, OpenOnHolidays: b.OpenOnHolidays}
+	a := agenda.Agenda{ID: b.ID, Name: b.Name, ValidFrom: b.ValidFrom, OpenOnHolidays: b.OpenOnHolidays}
 	if b.ValidFrom.IsZero() {
 		return a, fault.Field("valid_from", "required", "valid_from is required")
 	}
@@ -220,7 +220,7 @@ func (b agendaBody) toAgenda() (agenda.Agenda, error) {
 }
 
 func fromAgenda(a agenda.Agenda) agendaBody {
-	b := agendaBody{ID: a.ID, ValidFrom: a.ValidFrom, OpenOnHolidays: a.OpenOnHolidays, Ranges: []rangeBody{}, Exceptions: []exceptionBody{}}
+	b := agendaBody{ID: a.ID, Name: a.Name, ValidFrom: a.ValidFrom, OpenOnHolidays: a.OpenOnHolidays, Ranges: []rangeBody{}, Exceptions: []exceptionBody{}}
 	if !a.ValidTo.IsZero() {
 		to := a.ValidTo
 		b.ValidTo = &to
@@ -281,7 +281,7 @@ func (a *API) saveAgenda(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	id, err := a.st.SaveAgenda(ctx, svc.ID, body.Name, ag, a.now())
+	id, err := a.st.SaveAgenda(ctx, svc.ID, ag.Name, ag, a.now())
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func (s *Store) Agendas(ctx context.Context, serviceID int64) ([]agenda.Agenda, 
 }
 
 func loadAgendas(ctx context.Context, q querier, serviceID int64) ([]agenda.Agenda, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, valid_from, valid_to, open_on_holidays FROM agendas WHERE service_id = ? ORDER BY id`, serviceID)
+	rows, err := q.QueryContext(ctx, `SELECT id, name, valid_from, valid_to, open_on_holidays FROM agendas WHERE service_id = ? ORDER BY id`, serviceID)
 	if err != nil {
 		return nil, fmt.Errorf("load agendas: %w", err)
 	}
@@ -88,7 +88,7 @@ func loadAgendas(ctx context.Context, q querier, serviceID int64) ([]agenda.Agen
 		var a agenda.Agenda
 		var from time.Time
 		var to sql.NullTime
-		if err := rows.Scan(&a.ID, &from, &to, &a.OpenOnHolidays); err != nil {
+		if err := rows.Scan(&a.ID, &a.Name, &from, &to, &a.OpenOnHolidays); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load agendas: %w", err)
 		}
