@@ -181,6 +181,29 @@ func TestTicketLifecycle(t *testing.T) {
 		wantFault(t, err, "already_served")
 	})
 
+	t.Run("a returning citizen who already holds another ticket of the service is told so", func(t *testing.T) {
+		w := newWorld(t, st, Monday)
+		svc := w.service("A", open, func(s *store.Service) { s.SecondCheckin, s.OneActiveBooking = true, true })
+		d, op := w.desk("1", svc.ID)
+		now := at(Monday, 9, 0)
+		walkIn := func(at time.Time) store.Ticket {
+			tk, err := st.Book(ctx, store.BookRequest{ServiceID: svc.ID, Channel: store.ChannelKiosk, Citizen: mario, Actor: "totem"}, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tk
+		}
+		first := walkIn(now)
+		w.call(d.ID, op, now.Add(time.Minute))
+		w.serve(d.ID, op, now.Add(time.Minute))
+		second := walkIn(now.Add(10 * time.Minute))
+		_, err := st.CheckIn(ctx, first.Token, now.Add(20*time.Minute), "totem")
+		wantFault(t, err, "already_booked")
+		if got := w.ticket(second.ID).Status; got != store.StatusWaiting {
+			t.Errorf("the other ticket is %s, want it still waiting", got)
+		}
+	})
+
 	t.Run("an operator sends a citizen to another service", func(t *testing.T) {
 		w := newWorld(t, st, Monday)
 		reg := w.service("A", open)

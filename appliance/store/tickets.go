@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"avanti/appliance/fault"
@@ -166,6 +167,11 @@ func (s *Store) CheckIn(ctx context.Context, token string, now time.Time, actor 
 		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET status = ?, checked_in_at = ?, due_at = ?, late = ?,
 			returning_visit = ?, second_checkin_used = ?, desk_id = ?, updated_at = ? WHERE id = ?`,
 			t.Status, t.CheckedInAt, t.DueAt, t.Late, t.Returning, t.SecondUsed, desk, now, t.ID); err != nil {
+			if isDuplicate(err) && strings.Contains(err.Error(), "tickets_one_active") {
+				// Readmitted (no-show, second check-in) while the citizen
+				// already holds another active ticket of the service.
+				return ErrAlreadyBooked
+			}
 			return fmt.Errorf("check in: %w", err)
 		}
 		out = t
