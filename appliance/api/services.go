@@ -84,6 +84,15 @@ func (a *API) createService(c echo.Context) error {
 	if req.SiteID == 0 {
 		return fault.Field("site_id", "required", "site_id is required")
 	}
+	// Set by the appliance, never by the caller: refused rather than ignored.
+	switch {
+	case req.ID != 0:
+		return fault.Field("id", "read_only", "id is assigned by the appliance")
+	case req.OwnerID != 0:
+		return fault.Field("owner_id", "read_only", "the owner is the one of the signed-in user")
+	case req.Timezone != "":
+		return fault.Field("timezone", "read_only", "the time zone is the site's")
+	}
 	req.OwnerID = principal(c).OwnerID()
 	svc, err := a.st.CreateService(c.Request().Context(), req, a.now())
 	if err != nil {
