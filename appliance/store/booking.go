@@ -29,15 +29,31 @@ type BookRequest struct {
 var (
 	ErrNoAvailability = fault.New(fault.Conflict, "no_availability", "no places left today for this service")
 	ErrSlotFull       = fault.New(fault.Conflict, "slot_full", "this time is fully booked; please choose another")
+	ErrSlotClosed     = fault.New(fault.Conflict, "slot_closed", "this time is no longer open; please choose another")
 	ErrAlreadyBooked  = fault.New(fault.Conflict, "already_booked", "this citizen already has an active booking for this service")
 )
+
+var errSlotNotFound = fault.Field("start", "slot_not_found", "the service has no appointment time starting then")
 
 // Book creates a ticket. The place is taken by a conditional UPDATE of the
 // slot row (booked < capacity), so concurrent bookings can never overfill a
 // slot; the daily code comes from a counter row bumped in the same
 // transaction, so codes are unique.
+//
+// Everything that only reads (the service's rules, the chosen slot, the
+// candidates for the first place today) is read before the transaction:
+// those reads take no locks under READ COMMITTED anyway, and a refusal that
+// a committed read already explains (a full or closed slot) then costs no
+// transaction at all. The conditional UPDATE inside decides.
 func (s *Store) Book(ctx context.Context, req BookRequest, now time.Time) (Ticket, error) {
-	svc, err := getService(ctx, s.db, req.ServiceID)
+	var svc Service
+	var chosen Slot
+	var err error
+	if req.Start.IsZero() {
+		svc, err = getService(ctx, s.db, req.ServiceID)
+	} else {
+		svc, chosen, err = serviceAndSlot(ctx, s.db, req.ServiceID, req.Start.UTC())
+	}
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -45,8 +61,18 @@ func (s *Store) Book(ctx context.Context, req BookRequest, now time.Time) (Ticke
 	if err != nil {
 		return Ticket{}, err
 	}
+	if !req.Start.IsZero() {
+		switch {
+		case chosen.ID == 0:
+			return Ticket{}, errSlotNotFound
+		case !chosen.Open:
+			return Ticket{}, ErrSlotClosed
+		case chosen.FreeForBooking() == 0:
+			return Ticket{}, ErrSlotFull
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		t, err := s.book(ctx, svc, req, citizen, key, now)
+		t, err := s.book(ctx, svc, req, chosen, citizen, key, now)
 		var nc errNoCounter
 		if errors.As(err, &nc) && attempt < 2 {
 			// The first ticket of the day: make its counter, then book again.
@@ -59,15 +85,60 @@ func (s *Store) Book(ctx context.Context, req BookRequest, now time.Time) (Ticke
 	}
 }
 
-func (s *Store) book(ctx context.Context, svc Service, req BookRequest, citizen Citizen, key string, now time.Time) (Ticket, error) {
+// serviceAndSlot reads a service and its slot starting at start (the open
+// one, if a regeneration left a closed one beside it) in one query. The
+// slot's ID is 0 when the service has no slot starting then.
+func serviceAndSlot(ctx context.Context, q querier, serviceID int64, start time.Time) (Service, Slot, error) {
+	var id sql.NullInt64
+	var st, end sql.NullTime
+	var capacity, reserved, booked, prebooked sql.NullInt64
+	var open sql.NullBool
+	svc, err := scanService(extraScan{q.QueryRowContext(ctx, `SELECT `+serviceColumns+`,
+		sl.id, sl.starts_at, sl.ends_at, sl.capacity, sl.reserved, sl.booked, sl.prebooked, sl.is_open
+		FROM services s JOIN sites si ON si.id = s.site_id
+		LEFT JOIN slots sl ON sl.id = (SELECT x.id FROM slots x WHERE x.service_id = s.id AND x.starts_at = ?
+			ORDER BY x.is_open DESC LIMIT 1)
+		WHERE s.id = ?`, start, serviceID),
+		[]any{&id, &st, &end, &capacity, &reserved, &booked, &prebooked, &open}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return Service{}, Slot{}, ErrServiceNotFound
+	}
+	if err != nil {
+		return Service{}, Slot{}, fmt.Errorf("service %d: %w", serviceID, err)
+	}
+	sl := Slot{ServiceID: svc.ID}
+	if id.Valid {
+		sl = Slot{ID: id.Int64, ServiceID: svc.ID, Start: st.Time, End: end.Time, Capacity: int(capacity.Int64),
+			Reserved: int(reserved.Int64), Booked: int(booked.Int64), Prebooked: int(prebooked.Int64), Open: open.Bool}
+	}
+	return svc, sl, nil
+}
+
+// extraScan scans a row into the destinations given to Scan followed by its
+// own: a shared scanner (scanService) reads the leading columns.
+type extraScan struct {
+	r     scanner
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.r.Scan(append(dest, e.extra...)...) }
+
+func (s *Store) book(ctx context.Context, svc Service, req BookRequest, chosen Slot, citizen Citizen, key string, now time.Time) (Ticket, error) {
+	var cands []Slot
+	if req.Start.IsZero() {
+		var err error
+		if cands, err = firstTodayCandidates(ctx, s.db, svc, now); err != nil {
+			return Ticket{}, err
+		}
+	}
 	var out Ticket
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var slot Slot
 		var err error
 		if req.Start.IsZero() {
-			slot, err = takeFirstToday(ctx, tx, svc, now)
+			slot, err = takeFirstToday(ctx, tx, svc, now, cands)
 		} else {
-			slot, err = takeSlot(ctx, tx, svc, req.Start.UTC())
+			slot, err = takeSlot(ctx, tx, chosen)
 		}
 		if err != nil {
 			return err
@@ -212,28 +283,43 @@ func normalizePhone(p string) string {
 	return b.String()
 }
 
+// firstTodayCandidates reads, without locks, the earliest slots still
+// open today that had a free place when read.
+func firstTodayCandidates(ctx context.Context, q querier, svc Service, now time.Time) ([]Slot, error) {
+	endOfDay := civil.Today(now, svc.Location()).AddDays(1).In(svc.Location())
+	rows, err := q.QueryContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, prebooked
+		FROM slots WHERE service_id = ? AND is_open AND starts_at < ? AND ends_at > ? AND starts_at >= ?
+		AND booked < capacity ORDER BY starts_at LIMIT 20`, svc.ID, endOfDay, now, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("find first available: %w", err)
+	}
+	defer rows.Close()
+	var cands []Slot
+	for rows.Next() {
+		sl := Slot{ServiceID: svc.ID, Open: true}
+		if err := rows.Scan(&sl.ID, &sl.Start, &sl.End, &sl.Capacity, &sl.Reserved, &sl.Booked, &sl.Prebooked); err != nil {
+			return nil, fmt.Errorf("find first available: %w", err)
+		}
+		cands = append(cands, sl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find first available: %w", err)
+	}
+	return cands, nil
+}
+
 // takeFirstToday books the earliest place still open today. Candidates are
 // read without locks; the conditional UPDATE decides, and a lost race moves
-// on to the next slot.
-func takeFirstToday(ctx context.Context, tx *sql.Tx, svc Service, now time.Time) (Slot, error) {
-	endOfDay := civil.Today(now, svc.Location()).AddDays(1).In(svc.Location())
+// on to the next slot. cands is a first reading made before the
+// transaction; when all of them are gone it reads again.
+func takeFirstToday(ctx context.Context, tx *sql.Tx, svc Service, now time.Time, cands []Slot) (Slot, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		rows, err := tx.QueryContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, prebooked
-			FROM slots WHERE service_id = ? AND is_open AND starts_at < ? AND ends_at > ? AND starts_at >= ?
-			AND booked < capacity ORDER BY starts_at LIMIT 20`, svc.ID, endOfDay, now, now.Add(-24*time.Hour))
-		if err != nil {
-			return Slot{}, fmt.Errorf("find first available: %w", err)
-		}
-		var cands []Slot
-		for rows.Next() {
-			sl := Slot{ServiceID: svc.ID, Open: true}
-			if err := rows.Scan(&sl.ID, &sl.Start, &sl.End, &sl.Capacity, &sl.Reserved, &sl.Booked, &sl.Prebooked); err != nil {
-				rows.Close()
-				return Slot{}, fmt.Errorf("find first available: %w", err)
+		if attempt > 0 || cands == nil {
+			var err error
+			if cands, err = firstTodayCandidates(ctx, tx, svc, now); err != nil {
+				return Slot{}, err
 			}
-			cands = append(cands, sl)
 		}
-		rows.Close()
 		if len(cands) == 0 {
 			return Slot{}, ErrNoAvailability
 		}
@@ -251,21 +337,10 @@ func takeFirstToday(ctx context.Context, tx *sql.Tx, svc Service, now time.Time)
 	return Slot{}, ErrNoAvailability
 }
 
-// takeSlot books a place in the slot starting at start.
-func takeSlot(ctx context.Context, tx *sql.Tx, svc Service, start time.Time) (Slot, error) {
-	sl := Slot{ServiceID: svc.ID}
-	err := tx.QueryRowContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, prebooked, is_open
-		FROM slots WHERE service_id = ? AND starts_at = ? ORDER BY is_open DESC LIMIT 1`, svc.ID, start).
-		Scan(&sl.ID, &sl.Start, &sl.End, &sl.Capacity, &sl.Reserved, &sl.Booked, &sl.Prebooked, &sl.Open)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Slot{}, fault.Field("start", "slot_not_found", "the service has no appointment time starting then")
-	}
-	if err != nil {
-		return Slot{}, fmt.Errorf("find slot: %w", err)
-	}
-	if !sl.Open {
-		return Slot{}, fault.New(fault.Conflict, "slot_closed", "this time is no longer open; please choose another")
-	}
+// takeSlot books a place in the chosen slot, read before the transaction.
+// When the place cannot be taken it tells a slot closed meanwhile (the
+// agenda was regenerated) from a full one.
+func takeSlot(ctx context.Context, tx *sql.Tx, sl Slot) (Slot, error) {
 	// The walk-in reserve is not for bookings made in advance.
 	res, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked + 1, prebooked = prebooked + 1
 		WHERE id = ? AND is_open AND booked < capacity AND prebooked < capacity - reserved`, sl.ID)
@@ -273,6 +348,16 @@ func takeSlot(ctx context.Context, tx *sql.Tx, svc Service, start time.Time) (Sl
 		return Slot{}, fmt.Errorf("take place: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
+		var open bool
+		err := tx.QueryRowContext(ctx, `SELECT is_open FROM slots WHERE id = ?`, sl.ID).Scan(&open)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return Slot{}, ErrSlotClosed // removed by a regeneration since it was read
+		case err != nil:
+			return Slot{}, fmt.Errorf("take place: %w", err)
+		case !open:
+			return Slot{}, ErrSlotClosed
+		}
 		return Slot{}, ErrSlotFull
 	}
 	sl.Booked++

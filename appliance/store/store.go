@@ -67,6 +67,11 @@ func Config(dsn string) (*mysql.Config, error) {
 	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.Params["innodb_lock_wait_timeout"] = "10"
 	cfg.Collation = "utf8mb4_unicode_ci"
+	// Arguments are escaped by the driver into the statement text, so a
+	// statement costs one round trip instead of prepare, execute and close.
+	// Safe with utf8mb4 (the driver refuses interpolation for charsets where
+	// escaping could be fooled) and with NO_BACKSLASH_ESCAPES either way.
+	cfg.InterpolateParams = true
 	return cfg, nil
 }
 
