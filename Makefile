@@ -15,7 +15,7 @@ export GOFLAGS         ?= -buildvcs=false
 BIN := bin/avanti
 FUZZTIME ?= 20s
 
-.PHONY: run test bench fuzz db stop build deps vet clean
+.PHONY: run test bench fuzz db stop build deps vet clean assets
 
 ## run: install what is missing, start the private MariaDB, migrate, load the demo, serve on $(LISTEN)
 run: build db
@@ -24,7 +24,7 @@ run: build db
 	$(BIN) serve
 
 ## test: go vet and every test (integration tests against the private MariaDB), race detector on
-test: deps db
+test: deps assets db
 	go vet ./...
 	go test -race -count=1 -timeout 20m ./...
 
@@ -37,7 +37,7 @@ fuzz: deps
 	go test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./appliance/fiscalcode/
 	go test -run='^$$' -fuzz=FuzzDecodeBooking -fuzztime=$(FUZZTIME) ./appliance/api/
 
-build: deps
+build: deps assets
 	go build -o $(BIN) ./appliance/cmd/avanti
 
 deps:
@@ -47,6 +47,11 @@ deps:
 
 db:
 	scripts/devdb start
+
+# assets: the browser assets that come from npm (the display font), copied
+# into signage/static/vendor/ for go:embed; npm ci only when the lock changed.
+assets: deps
+	scripts/assets
 
 ## stop: stop the private MariaDB
 stop:

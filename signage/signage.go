@@ -1,0 +1,149 @@
+// Package signage is the face of the waiting-room screens: the display page
+// (call monitor, services monitor, playlist content, voice announcements,
+// pairing) and its assets, embedded in the binary. It talks to the appliance
+// only over HTTP and /ws/display, as docs/realtime.md describes.
+//
+// Mount Handler at /display/ (with or without stripping the prefix): the
+// page refers to its assets by relative URLs, under a prefix that is the hash
+// of every asset, so they can be cached for a year and a new build is never
+// mixed with an old one.
+package signage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// files are the page template and static/, the page's modules and styles;
+// static/vendor/ also holds what scripts/assets copies from npm (the font),
+// when it has run.
+//
+//go:embed display.html static
+var files embed.FS
+
+var (
+	once    sync.Once
+	built   *site
+	pageTpl = template.Must(template.ParseFS(files, "display.html"))
+)
+
+// site is the page rendered once and the assets it refers to.
+type site struct {
+	version string // hash of the page and its assets: the page version the display reports
+	page    []byte
+	assets  fs.FS
+}
+
+// Version is the page version a display reports in its status messages: a
+// hash of the embedded page and assets, so it changes with every change to them.
+func Version() string { return load().version }
+
+// Handler serves the display page at the mount point ("/display/") and its
+// assets below it ("/display/a/<version>/display.js").
+func Handler() http.Handler {
+	s := load()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		p := r.URL.Path
+		if rest, ok := strings.CutPrefix(p, "a/"); ok {
+			s.serveAsset(w, r, rest)
+			return
+		}
+		if i := strings.Index(p, "/a/"); i >= 0 {
+			s.serveAsset(w, r, p[i+len("/a/"):])
+			return
+		}
+		if p != "" && !strings.HasSuffix(p, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", `"`+s.version+`"`)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		// Everything comes from the appliance itself: no CDN, no outside URL.
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self'; "+
+			"connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.page))
+	})
+}
+
+// serveAsset serves rest = "<version>/<file>"; an old version's asset is a
+// 404 rather than today's file under yesterday's name.
+func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, rest string) {
+	version, name, ok := strings.Cut(rest, "/")
+	if !ok || version != s.version || name == "" || !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	data, err := fs.ReadFile(s.assets, name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if path.Ext(name) == ".js" {
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+	}
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+}
+
+func load() *site {
+	once.Do(func() {
+		assets, err := fs.Sub(files, "static")
+		if err != nil {
+			panic(err)
+		}
+		version := fingerprint(files)
+		_, err = fs.Stat(assets, "vendor/fonts.css")
+		var b bytes.Buffer
+		if err := pageTpl.Execute(&b, map[string]any{
+			"Assets":  "a/" + version + "/",
+			"Version": version,
+			"Font":    err == nil,
+		}); err != nil {
+			panic(err)
+		}
+		built = &site{version: version, page: b.Bytes(), assets: assets}
+	})
+	return built
+}
+
+// fingerprint is a short hash of every file's name and content.
+func fingerprint(fsys fs.FS) string {
+	var names []string
+	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		data, _ := fs.ReadFile(fsys, n)
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		sum := sha256.Sum256(data)
+		h.Write(sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
