@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -200,9 +201,19 @@ type CallResult struct {
 
 // candidatesPerGroup bounds how many waiting tickets per service and
 // priority class are ranked per call. Within a group the order is by due
-// time, so the heads decide the next call; 200 leaves room for late
-// readmissions to be placed among them.
-const candidatesPerGroup = 200
+// time, so the heads decide the next call; the bound only has to exceed the
+// number of desks that may be calling the same group at the same instant
+// (each skips the heads the others hold). Reading more costs every call.
+const candidatesPerGroup = 64
+
+// callAttempts bounds how often a call ranks again when every candidate it
+// ranked was taken by other desks meanwhile.
+const callAttempts = 8
+
+// ErrCallContention is what an operator sees in the unlikely case that
+// other desks took every ticket this one ranked, several times over.
+var ErrCallContention = fault.New(fault.Conflict, "call_contention",
+	"many desks are calling at the same moment: press again")
 
 // CallNext lets the engine choose the next ticket for the desk and calls it,
 // in one transaction. The desk row lock makes it idempotent for one desk;
@@ -222,14 +233,34 @@ func (s *Store) CallNext(ctx context.Context, deskID int64, actor Actor, now tim
 			out = res
 			return nil
 		})
-		if errors.Is(err, errCallContention) && attempt < 20 {
-			continue // the ranking moved under us: rank again
+		if errors.Is(err, errCallContention) {
+			if attempt+1 >= callAttempts {
+				return CallResult{}, ErrCallContention
+			}
+			// The ranking moved under us: let the other desks commit, then
+			// rank again. The pause grows and is jittered so that desks
+			// that collided do not collide again in step.
+			if err := sleepCtx(ctx, time.Duration(1+rand.IntN(2<<attempt))*time.Millisecond); err != nil {
+				return CallResult{}, err
+			}
+			continue
 		}
 		if err != nil {
 			return CallResult{}, err
 		}
 		out.Desk = d
 		return out, nil
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -263,17 +294,12 @@ func (s *Store) pickAndCall(ctx context.Context, tx *sql.Tx, d *Desk, actor Acto
 		return CallResult{}, ErrNobodyWaiting
 	}
 	for _, r := range ranked {
-		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM tickets WHERE id = ? AND status = 'waiting' FOR UPDATE SKIP LOCKED`, r.TicketID).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
+		t, err := oneTicket(ctx, tx, `WHERE t.id = ? AND t.status = 'waiting' FOR UPDATE SKIP LOCKED`, r.TicketID)
+		if errors.Is(err, ErrTicketNotFound) {
 			continue // another desk is calling it, or already has
 		}
 		if err != nil {
 			return CallResult{}, fmt.Errorf("lock ticket: %w", err)
-		}
-		t, err := oneTicket(ctx, tx, `WHERE t.id = ?`, id)
-		if err != nil {
-			return CallResult{}, err
 		}
 		reason, _ := json.Marshal(r.Reason)
 		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET status = 'called', called_at = ?, desk_id = ?, updated_at = ? WHERE id = ?`,
