@@ -16,6 +16,7 @@ import (
 	"avanti/appliance/agenda"
 	"avanti/appliance/auth"
 	"avanti/appliance/clock"
+	"avanti/appliance/live"
 	"avanti/appliance/metrics"
 	"avanti/appliance/store"
 )
@@ -36,15 +37,20 @@ type Options struct {
 	Version      string
 	Logger       *slog.Logger
 	HorizonDays  int // days of slots kept ahead when an agenda changes
+	// Live publishes to the screens and consoles and serves /ws/*; nil
+	// leaves the appliance without live updates (some tests).
+	Live     *live.Live
+	MediaDir string // where uploaded images and videos are kept
 }
 
 // API holds the handlers' dependencies.
 type API struct {
-	st  *store.Store
-	clk clock.Clock
-	m   *metrics.Metrics
-	opt Options
-	log *slog.Logger
+	st   *store.Store
+	clk  clock.Clock
+	m    *metrics.Metrics
+	opt  Options
+	log  *slog.Logger
+	live *live.Live
 }
 
 // maxBody bounds every request body: nothing the API takes is larger.
@@ -68,14 +74,18 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	if opt.Metrics == nil {
 		opt.Metrics = metrics.New()
 	}
-	a := &API{st: opt.Store, clk: opt.Clock, m: opt.Metrics, opt: opt, log: opt.Logger}
+	a := &API{st: opt.Store, clk: opt.Clock, m: opt.Metrics, opt: opt, log: opt.Logger, live: opt.Live}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.handleError
 	// csrf and idempotent are no-ops for GET and for callers without a
 	// session or key, so they run for every route: as middleware of the
 	// /api/v1 group they would make echo answer a known path with a wrong
 	// method 404 instead of 405 (labstack/echo#1981).
-	e.Use(a.recoverJSON, a.observe, middleware.BodyLimit(maxBody), a.identify, a.csrf, a.idempotent)
+	e.Use(a.recoverJSON, a.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: maxBody,
+		// Uploads have their own, larger, limit.
+		Skipper: func(c echo.Context) bool { return c.Path() == "/api/v1/media" && c.Request().Method == http.MethodPost },
+	}), a.identify, a.csrf, a.idempotent)
 
 	e.GET("/healthz", a.health)
 	e.GET("/metrics", a.metrics)
@@ -114,6 +124,27 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	v1.POST("/desks/:id/pause", a.pause, desk)
 	v1.POST("/desks/:id/resume", a.deskStateAction("resume"), desk)
 	v1.POST("/desks/:id/close", a.deskStateAction("close"), desk)
+
+	devices := a.allow(roleDisplay, roleKiosk)
+	v1.GET("/device", a.getDevice, devices)
+	v1.POST("/pairing", a.startPairing)
+	v1.GET("/pairing/:secret", a.pollPairing)
+	v1.POST("/devices/pair", a.pairDevice, a.allow(store.RoleAdmin))
+	v1.GET("/devices", a.listDevices, a.allow(store.RoleAdmin, store.RoleBackoffice))
+	v1.PUT("/devices/:id/settings", a.putDeviceSettings, a.allow(store.RoleAdmin))
+	v1.GET("/playlists", a.listPlaylists, a.allow(store.RoleAdmin))
+	v1.POST("/playlists", a.savePlaylist, a.allow(store.RoleAdmin))
+	v1.GET("/playlists/:id", a.getPlaylist, a.allow(store.RoleAdmin))
+	v1.PUT("/playlists/:id", a.savePlaylist, a.allow(store.RoleAdmin))
+	v1.POST("/media", a.uploadMedia, a.allow(store.RoleAdmin))
+	e.GET("/media/:name", a.serveMedia)
+
+	e.GET("/ws/display", a.wsDisplay, a.allow(roleDisplay))
+	e.GET("/ws/kiosk", a.wsKiosk, a.allow(roleKiosk))
+	e.GET("/ws/desk", a.wsDesk, a.allow(staff...))
+	if opt.Live != nil {
+		opt.Live.SetDeskViews(a.deskViews)
+	}
 	return e
 }
 

@@ -125,6 +125,7 @@ func (a *API) openDesk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	a.notifyDesk(ctx, d)
 	v, err := a.deskView(ctx, d)
 	if err != nil {
 		return err
@@ -150,6 +151,8 @@ func (a *API) callNext(c echo.Context) error {
 		return err
 	}
 	a.m.CallDuration.Observe(time.Since(began).Seconds())
+	a.notifyCall(res.CallID)
+	a.notifyDesk(ctx, res.Desk)
 	cur, err := a.current(ctx, res.Ticket)
 	if err != nil {
 		return err
@@ -184,6 +187,8 @@ func (a *API) deskTicketAction(action string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		a.notifyCall(res.CallID)
+		a.notifyDesk(ctx, res.Desk)
 		if action == "recall" {
 			if svc, err := a.st.Service(ctx, res.Ticket.ServiceID); err == nil {
 				a.m.Calls.WithLabelValues(svc.Prefix, "recall").Inc()
@@ -227,6 +232,7 @@ func (a *API) transfer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	a.notifyDesk(c.Request().Context(), res.Desk)
 	return a.ticketActionResponse(c, res)
 }
 
@@ -273,6 +279,7 @@ func (a *API) deskStateAction(action string) echo.HandlerFunc {
 }
 
 func (a *API) deskResponse(c echo.Context, d store.Desk) error {
+	a.notifyDesk(c.Request().Context(), d)
 	v, err := a.deskView(c.Request().Context(), d)
 	if err != nil {
 		return err

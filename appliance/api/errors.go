@@ -55,6 +55,10 @@ func status(k fault.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case fault.UnsupportedMedia:
 		return http.StatusUnsupportedMediaType
+	case fault.Gone:
+		return http.StatusGone
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

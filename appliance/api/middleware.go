@@ -20,6 +20,7 @@ import (
 
 const (
 	sessionCookie = "avanti_session"
+	deviceCookie  = "avanti_device"
 	principalKey  = "principal"
 	roleAnonymous = auth.KindAnonymous
 	roleKiosk     = "kiosk"
@@ -64,8 +65,33 @@ func (a *API) identify(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			if ok {
 				c.Set(principalKey, p)
+				return next(c)
+			}
+			clearSessionCookie(c, a.secure(c))
+		}
+		// A browser cannot put a header on a WebSocket handshake: devices
+		// use the cookie set at pairing, scripted clients ?token=.
+		if token := c.QueryParam("token"); token != "" && strings.HasPrefix(c.Request().URL.Path, "/ws/") {
+			p, ok, err := auth.FromToken(ctx, a.st, token, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fault.New(fault.Unauthorized, "invalid_token", "this device token is not valid")
+			}
+			c.Set(principalKey, p)
+			return next(c)
+		}
+		if ck, err := c.Cookie(deviceCookie); err == nil && ck.Value != "" {
+			p, ok, err := auth.FromToken(ctx, a.st, ck.Value, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				c.Set(principalKey, p)
 			} else {
-				clearSessionCookie(c, a.secure(c))
+				// Unpaired or revoked: the page falls back to pairing.
+				setDeviceCookie(c, "", a.secure(c))
 			}
 		}
 		return next(c)
@@ -206,4 +232,15 @@ func (a *API) secure(c echo.Context) bool {
 
 func clearSessionCookie(c echo.Context, secure bool) {
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+}
+
+// setDeviceCookie keeps a paired device's credential (empty: forget it). It
+// lasts for years: a screen is paired once.
+func setDeviceCookie(c echo.Context, token string, secure bool) {
+	ck := &http.Cookie{Name: deviceCookie, Value: token, Path: "/", MaxAge: 10 * 365 * 24 * 3600, HttpOnly: true,
+		Secure: secure, SameSite: http.SameSiteStrictMode}
+	if token == "" {
+		ck.MaxAge = -1
+	}
+	c.SetCookie(ck)
 }

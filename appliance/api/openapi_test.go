@@ -294,7 +294,7 @@ func TestOpenAPIIsServed(t *testing.T) {
 // not call (users, devices, sites are managed with the avanti command).
 var oapiCLIOnlyCodes = []string{
 	"weak_password", "invalid_role", "invalid_username", "username_taken", "user_not_found",
-	"invalid_kind", "no_owner", "invalid_timezone",
+	"no_owner", "invalid_timezone",
 }
 
 // TestOpenAPIListsEveryErrorCode finds every code given to fault.New and

@@ -80,6 +80,25 @@ func TestRoleMatrix(t *testing.T) {
 		{route: "POST /api/v1/desks/:id/pause", allowed: deskRoles, path: desk("pause"), body: map[string]any{}},
 		{route: "POST /api/v1/desks/:id/resume", allowed: deskRoles, path: desk("resume")},
 		{route: "POST /api/v1/desks/:id/close", allowed: deskRoles, path: desk("close")},
+
+		{route: "GET /api/v1/device", allowed: []string{kiosk, display}},
+		{route: "POST /api/v1/pairing", allowed: everyone, body: map[string]any{}},
+		{route: "GET /api/v1/pairing/:secret", allowed: everyone, path: "/api/v1/pairing/" + unknownToken},
+		{route: "POST /api/v1/devices/pair", allowed: []string{admin}, body: map[string]any{}},
+		{route: "GET /api/v1/devices", allowed: []string{backoffice, admin}},
+		{route: "PUT /api/v1/devices/:id/settings", allowed: []string{admin}, path: "/api/v1/devices/999999/settings", body: map[string]any{}},
+		{route: "GET /api/v1/playlists", allowed: []string{admin}},
+		{route: "POST /api/v1/playlists", allowed: []string{admin}, body: map[string]any{}},
+		{route: "GET /api/v1/playlists/:id", allowed: []string{admin}, path: "/api/v1/playlists/999999"},
+		{route: "PUT /api/v1/playlists/:id", allowed: []string{admin}, path: "/api/v1/playlists/999999", body: map[string]any{}},
+		{route: "POST /api/v1/media", allowed: []string{admin}},
+		{route: "GET /media/:name", allowed: everyone, path: "/media/" + strings.Repeat("0", 64) + ".png"},
+		{route: "GET /voice/announcement", allowed: everyone},
+		{route: "HEAD /voice/announcement", allowed: everyone},
+		// Not a WebSocket handshake: refused (400) after the role check.
+		{route: "GET /ws/display", allowed: []string{display}},
+		{route: "GET /ws/kiosk", allowed: []string{kiosk}},
+		{route: "GET /ws/desk", allowed: staff},
 	}
 
 	t.Run("every route has a row", func(t *testing.T) {

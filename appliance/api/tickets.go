@@ -129,6 +129,9 @@ func (a *API) book(c echo.Context) error {
 	}
 	a.m.BookingDuration.Observe(time.Since(began).Seconds())
 	a.m.TicketsBooked.WithLabelValues(svc.Prefix, req.Channel).Inc()
+	if a.live != nil {
+		a.live.QueueChanged(svc.OwnerID)
+	}
 	v, err := a.view(ctx, t, true)
 	if err != nil {
 		return err
@@ -174,6 +177,7 @@ func (a *API) checkIn(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	a.notifyQueue(ctx, t.ServiceID)
 	v, err := a.view(ctx, t, true)
 	if err != nil {
 		return err
@@ -190,6 +194,7 @@ func (a *API) revoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	a.notifyQueue(ctx, t.ServiceID)
 	v, err := a.view(ctx, t, false)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ type Config struct {
 	LoginFailures  int           `yaml:"login_failures" help:"failed passwords before an account is locked"`
 	LoginLockout   time.Duration `yaml:"login_lockout" help:"how long a locked account stays locked"`
 	Credentials    string        `yaml:"credentials_file" help:"where 'avanti demo' writes the demo credentials"`
+	DataDir        string        `yaml:"data_dir" help:"where the appliance keeps uploaded media and the cache of spoken announcements"`
 	ConfigFilePath string        `yaml:"-"`
 }
 
@@ -48,6 +49,7 @@ func Default() Config {
 		LoginFailures: 5,
 		LoginLockout:  15 * time.Minute,
 		Credentials:   "var/demo-credentials.json",
+		DataDir:       "var",
 	}
 }
 

@@ -40,6 +40,8 @@ type Data struct {
 	RoomIDs     []int64
 	DeskIDs     []int64
 	Services    map[string]int64 // by prefix
+	DisplayID   int64            // the waiting-room display
+	PlaylistID  int64            // its notices
 }
 
 type serviceDef struct {
@@ -182,9 +184,26 @@ func Load(ctx context.Context, st *store.Store, now time.Time, horizonDays int) 
 	if _, err := st.CreateDevice(ctx, store.Device{OwnerID: owner.ID, RoomID: d.RoomIDs[0], Kind: "kiosk", Name: "Totem ingresso"}, d.Credentials.KioskToken, now); err != nil {
 		return d, err
 	}
-	if _, err := st.CreateDevice(ctx, store.Device{OwnerID: owner.ID, RoomID: d.RoomIDs[0], Kind: "display", Name: "Monitor sala piano terra"}, d.Credentials.DisplayToken, now); err != nil {
+	screen, err := st.CreateDevice(ctx, store.Device{OwnerID: owner.ID, RoomID: d.RoomIDs[0], Kind: "display", Name: "Monitor sala piano terra"}, d.Credentials.DisplayToken, now)
+	if err != nil {
 		return d, err
 	}
+	// The waiting-room notices, ready for the display's alternating mode.
+	pl, err := st.SavePlaylist(ctx, store.Playlist{OwnerID: owner.ID, Name: "Avvisi sala d'attesa", Items: []store.PlaylistItem{
+		{Kind: "text", Text: "Per la carta d'identità elettronica porta una fototessera recente e la vecchia carta.", DurationSec: 12},
+		{Kind: "text", Text: "Il pagamento dei tributi si può fare anche online con pagoPA.", DurationSec: 10, Days: []int{1, 2, 3, 4, 5}},
+		{Kind: "text", Text: "Giovedì 8 dicembre gli uffici sono chiusi per l'Immacolata.", DurationSec: 8, From: "08:00", To: "13:00"},
+	}}, now)
+	if err != nil {
+		return d, err
+	}
+	set := store.DefaultDisplaySettings()
+	set.PlaylistID = &pl.ID
+	set.Voice.QuietHours = []store.QuietHours{}
+	if _, err := st.SetDisplaySettings(ctx, screen.ID, owner.ID, set, now); err != nil {
+		return d, err
+	}
+	d.DisplayID, d.PlaylistID = screen.ID, pl.ID
 	d.Credentials.URLs = map[string]string{}
 	return d, nil
 }

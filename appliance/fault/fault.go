@@ -21,6 +21,8 @@ const (
 	TooMany                          // slow down, or locked out: 429
 	TooLarge                         // 413
 	UnsupportedMedia                 // the body is not in a format we read: 415
+	Gone                             // it existed and has expired: 410
+	Unavailable                      // the appliance cannot do it right now: 503
 )
 
 // Error is a domain error with a stable code.

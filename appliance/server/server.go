@@ -4,19 +4,32 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"avanti/appliance/api"
 	"avanti/appliance/auth"
 	"avanti/appliance/clock"
 	"avanti/appliance/config"
+	"avanti/appliance/live"
 	"avanti/appliance/metrics"
+	"avanti/appliance/realtime"
 	"avanti/appliance/store"
+	"avanti/appliance/voice"
 )
 
 // Version is set at build time.
@@ -28,21 +41,103 @@ type Server struct {
 	Clock   clock.Clock
 	Config  config.Config
 	Handler http.Handler
+	Live    *live.Live
+	Hub     *realtime.Hub
 	log     *slog.Logger
 }
 
+// Mounts are the browser faces (signage, kiosk, console) served beside the
+// API, by path prefix ("/display/"). The core never imports them: the
+// command that builds the binary hands them in.
+type Mounts map[string]http.Handler
+
 // New wires the appliance from its configuration and an open store.
-func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger) *Server {
+func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, mounts Mounts) (*Server, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
+	if log == nil {
+		log = slog.Default()
+	}
+	hub, err := realtime.New(realtime.Options{Logger: log, Clock: clk.Now})
+	if err != nil {
+		return nil, fmt.Errorf("realtime hub: %w", err)
+	}
+	m := metrics.New()
+	lv := live.New(live.Options{Store: st, Hub: hub, Clock: clk, Version: RunVersion(), Logger: log})
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "avanti_devices_silent",
+			Help: "Active displays with no contact for more than 30 seconds."}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := st.SilentDisplays(ctx, clk.Now())
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "avanti_websocket_connections",
+			Help: "Open WebSocket connections (screens, totems, consoles)."}, func() float64 { return float64(hub.Stats().Connections) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "avanti_websocket_slow_drops_total",
+			Help: "WebSocket clients dropped because they could not keep up."}, func() float64 { return float64(hub.Stats().SlowDrops) }),
+	)
 	e := api.New(nil, api.Options{
-		Store: st, Clock: clk, Metrics: metrics.New(), Logger: log, Version: Version,
+		Store: st, Clock: clk, Metrics: m, Logger: log, Version: Version,
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax},
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
+		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"),
 	})
-	return &Server{Store: st, Clock: clk, Config: cfg, Handler: e, log: log}
+	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
+	if err != nil {
+		return nil, fmt.Errorf("voice: %w", err)
+	}
+	vh := voice.Handler(synth)
+	e.GET("/voice/announcement", echo.WrapHandler(vh))
+	e.HEAD("/voice/announcement", echo.WrapHandler(vh))
+	for prefix, h := range mounts {
+		prefix = strings.TrimSuffix(prefix, "/")
+		e.GET(prefix, func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, prefix+"/") })
+		e.Any(prefix+"/*", echo.WrapHandler(http.StripPrefix(prefix+"/", h)))
+	}
+	return &Server{Store: st, Clock: clk, Config: cfg, Handler: e, Live: lv, Hub: hub, log: log}, nil
+}
+
+var (
+	runVersion string
+	runOnce    sync.Once
+)
+
+// RunVersion is the version the screens compare to reload themselves after
+// an update: Version, or for a development build a digest of the binary.
+func RunVersion() string {
+	runOnce.Do(func() {
+		runVersion = Version
+		if Version != "dev" {
+			return
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return
+		}
+		f, err := os.Open(exe)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err == nil {
+			runVersion = "dev+" + hex.EncodeToString(h.Sum(nil))[:12]
+		}
+	})
+	return runVersion
+}
+
+// Close stops the live updates: every screen is told the appliance is going
+// away (it reconnects to the next one).
+func (s *Server) Close() {
+	s.Hub.Close()
+	s.Live.Close()
 }
 
 // Serve listens and serves until ctx ends, then shuts down gracefully.
@@ -57,6 +152,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	// WebSockets are hijacked connections that Shutdown does not wait for:
+	// close them first, with a "going away" the screens understand.
+	s.Close()
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {

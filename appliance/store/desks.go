@@ -197,6 +197,7 @@ type CallResult struct {
 	Ticket Ticket         `json:"ticket"`
 	Reason calling.Reason `json:"reason"`
 	Desk   Desk           `json:"desk"`
+	CallID int64          `json:"-"` // the row in calls, for the screens
 }
 
 // candidatesPerGroup bounds how many waiting tickets per service and
@@ -307,10 +308,12 @@ func (s *Store) pickAndCall(ctx context.Context, tx *sql.Tx, d *Desk, actor Acto
 			return CallResult{}, fmt.Errorf("call ticket: %w", err)
 		}
 		delay := int64(now.Sub(t.DueAt) / time.Second)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO calls (ticket_id, desk_id, service_id, kind, called_at, delay_sec, late, reason)
-			VALUES (?, ?, ?, 'call', ?, ?, ?, ?)`, t.ID, d.ID, t.ServiceID, now, delay, t.Late || t.Returning, reason); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO calls (ticket_id, desk_id, service_id, kind, called_at, delay_sec, late, reason)
+			VALUES (?, ?, ?, 'call', ?, ?, ?, ?)`, t.ID, d.ID, t.ServiceID, now, delay, t.Late || t.Returning, reason)
+		if err != nil {
 			return CallResult{}, fmt.Errorf("record call: %w", err)
 		}
+		callID, _ := res.LastInsertId()
 		if err := recordEvent(ctx, tx, t.ID, now, t.Status, StatusCalled, d.ID, actor.Name, string(r.Reason.Rule)); err != nil {
 			return CallResult{}, err
 		}
@@ -319,7 +322,7 @@ func (s *Store) pickAndCall(ctx context.Context, tx *sql.Tx, d *Desk, actor Acto
 		if err := setDesk(ctx, tx, d, now); err != nil {
 			return CallResult{}, err
 		}
-		return CallResult{Ticket: t, Reason: r.Reason}, nil
+		return CallResult{Ticket: t, Reason: r.Reason, CallID: callID}, nil
 	}
 	return CallResult{}, errCallContention
 }
@@ -409,6 +412,7 @@ func currentTicket(ctx context.Context, tx *sql.Tx, d *Desk, want ...string) (Ti
 type TicketAction struct {
 	Ticket Ticket `json:"ticket"`
 	Desk   Desk   `json:"desk"`
+	CallID int64  `json:"-"` // set by a recall: the row in calls, for the screens
 }
 
 func (s *Store) ticketAction(ctx context.Context, deskID int64, actor Actor, now time.Time, want []string,
@@ -433,18 +437,22 @@ func (s *Store) ticketAction(ctx context.Context, deskID int64, actor Actor, now
 
 // Recall calls the desk's current ticket again (the screens say it again).
 func (s *Store) Recall(ctx context.Context, deskID int64, actor Actor, now time.Time) (TicketAction, error) {
-	return s.ticketAction(ctx, deskID, actor, now, []string{StatusCalled}, func(tx *sql.Tx, d *Desk, t *Ticket) error {
+	var callID int64
+	res, err := s.ticketAction(ctx, deskID, actor, now, []string{StatusCalled}, func(tx *sql.Tx, d *Desk, t *Ticket) error {
 		t.Recalls++
 		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET recalls = recalls + 1, updated_at = ? WHERE id = ?`, now, t.ID); err != nil {
 			return fmt.Errorf("recall: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO calls (ticket_id, desk_id, service_id, kind, called_at, late, reason)
+		r, err := tx.ExecContext(ctx, `INSERT INTO calls (ticket_id, desk_id, service_id, kind, called_at, late, reason)
 			VALUES (?, ?, ?, 'recall', ?, ?, ?)`, t.ID, d.ID, t.ServiceID, now, t.Late, `{"rule":"recall"}`)
 		if err != nil {
 			return fmt.Errorf("record recall: %w", err)
 		}
+		callID, _ = r.LastInsertId()
 		return nil
 	})
+	res.CallID = callID
+	return res, err
 }
 
 // Start marks the citizen as being served.

@@ -9,8 +9,8 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -103,12 +103,21 @@ type Env struct {
 	URL    string // e.g. http://127.0.0.1:12345
 	Demo   demo.Data
 	Server *server.Server
+
+	cfg    config.Config
+	log    *slog.Logger
+	mounts server.Mounts
+	addr   string
+	http   *http.Server
 }
 
 // Options tune NewServer.
 type Options struct {
 	Now         time.Time // default Monday
 	HorizonDays int       // default 14 (keeps set-up quick)
+	// Mounts are browser faces served beside the API (the command mounts
+	// signage at /display/; tests of a face mount it themselves).
+	Mounts server.Mounts
 }
 
 // NewServer starts the appliance on loopback over a fresh database with
@@ -129,12 +138,73 @@ func NewServer(t testing.TB, opt Options) *Env {
 	}
 	cfg := config.Default()
 	cfg.HorizonDays = opt.HorizonDays
+	cfg.DataDir = t.TempDir()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := server.New(cfg, st, clk, log)
-	hs := httptest.NewServer(srv.Handler)
-	t.Cleanup(hs.Close)
-	d.Credentials.BaseURL = hs.URL
-	return &Env{Store: st, Clock: clk, URL: hs.URL, Demo: d, Server: srv}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Store: st, Clock: clk, Demo: d, cfg: cfg, log: log, mounts: opt.Mounts, addr: ln.Addr().String()}
+	e.URL = "http://" + e.addr
+	e.start(t, ln)
+	t.Cleanup(e.stop)
+	d.Credentials.BaseURL = e.URL
+	e.Demo = d
+	return e
+}
+
+func (e *Env) start(t testing.TB, ln net.Listener) {
+	t.Helper()
+	srv, err := server.New(e.cfg, e.Store, e.Clock, e.log, e.mounts)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	e.Server = srv
+	e.http = &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
+	go e.http.Serve(ln)
+}
+
+// stop ends the server as a shutdown would: screens are told it is going
+// away, then every connection is closed.
+func (e *Env) stop() {
+	if e.http == nil {
+		return
+	}
+	e.Server.Close()
+	e.http.Close()
+	e.http = nil
+}
+
+// Restart stops the appliance and starts a new process's worth of it on
+// the same address and database: a new realtime epoch, the same data.
+func (e *Env) Restart(t testing.TB) {
+	t.Helper()
+	e.Down(t)
+	e.Up(t)
+}
+
+// Down stops the appliance (its address refuses connections) until Up.
+func (e *Env) Down(t testing.TB) {
+	t.Helper()
+	e.stop()
+}
+
+// Up starts the appliance again on its address after Down.
+func (e *Env) Up(t testing.TB) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 { // the old socket may linger for a moment
+		if ln, err = net.Listen("tcp", e.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", e.addr, err)
+	}
+	e.start(t, ln)
 }
 
 type testWriter struct{ t testing.TB }
@@ -143,5 +213,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
-
-var _ = fmt.Sprint

@@ -88,7 +88,26 @@ async function api(method, path, payload) {
 
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const jitter = (s) => s * 1000 * (0.7 + Math.random() * 0.6);
-const now = () => new Date(Date.now() + serverOffset);
+// The appliance's time zone (its site's): the clock, quiet hours and the
+// playlist's windows follow it whatever the screen's own zone is set to.
+let zone = "Europe/Rome";
+
+// wall turns an instant into a Date whose local fields (getHours…) read
+// the appliance's wall-clock time.
+function wall(t) {
+  try {
+    const p = {};
+    for (const x of new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(t)) p[x.type] = x.value;
+    return new Date(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  } catch {
+    return t; // an unknown zone: the screen's own
+  }
+}
+
+const now = () => wall(new Date(Date.now() + serverOffset));
 
 function screenSize() {
   const r = window.devicePixelRatio || 1;
@@ -180,7 +199,7 @@ function showCode(code, expires) {
   const c = String(code || "");
   $("pair-code").textContent = c.length === 6 ? c.slice(0, 3) + " " + c.slice(3) : c;
   $("pair-code").dataset.code = c;
-  const t = new Date(expires);
+  const t = wall(new Date(expires));
   $("pair-expiry").textContent = isNaN(t) ? "" : "Il codice vale fino alle " + hhmm(t) + ".";
 }
 
@@ -237,6 +256,8 @@ function onSnapshot(msg) {
   }
   const t = Date.parse(msg.server_time);
   if (!isNaN(t)) serverOffset = t - Date.now();
+  if (msg.time_zone) zone = msg.time_zone;
+  tick();
   if (msg.display) applyDevice(msg.display);
   services = msg.services || [];
   playlist = msg.playlist || [];
@@ -267,15 +288,27 @@ function onEvent(msg) {
       services = msg.services || [];
       renderServices();
       break;
-    case "config":
+    case "config": {
+      const before = shownRooms();
       if (msg.display) applyDevice(msg.display);
+      if (shownRooms() !== before && live) {
+        live.resubscribe(); // the calls of other rooms come on other channels
+        return;
+      }
       if (msg.playlist) playlist = msg.playlist;
       calls = calls.slice(0, historySize() + 1);
       renderAll();
       if (!voiceOn()) voice.mute();
       if (Date.now() >= takeoverUntil) go(firstPlan());
       break;
+    }
   }
+}
+
+// shownRooms names the rooms whose calls the display shows, as a key.
+function shownRooms() {
+  const r = (settings.rooms || []).length > 0 ? settings.rooms : device && device.room ? [device.room.id] : [];
+  return r.slice().sort((a, b) => a - b).join(",");
 }
 
 function applyDevice(dev) {

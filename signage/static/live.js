@@ -111,6 +111,29 @@ export class Live {
     this.retry = setTimeout(() => this.connect(), delay);
   }
 
+  // resubscribe connects again at once, without showing "offline": the
+  // server chooses a client's channels when it connects, so a display told
+  // to show other rooms needs a new connection.
+  resubscribe() {
+    const ws = this.ws;
+    this.ws = null;
+    this.timers.forEach(clearInterval);
+    this.timers = [];
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close();
+      } catch {
+        // already closed
+      }
+    }
+    if (this.retry) {
+      clearTimeout(this.retry);
+      this.retry = null;
+    }
+    this.connect();
+  }
+
   setState(s) {
     if (this.state !== s) {
       this.state = s;

@@ -24,6 +24,7 @@ import (
 	"avanti/appliance/fault"
 	"avanti/appliance/server"
 	"avanti/appliance/store"
+	"avanti/signage"
 )
 
 func main() {
@@ -44,7 +45,7 @@ func root() *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage staff accounts"}
 	user.AddCommand(userAdd())
 	device := &cobra.Command{Use: "device", Short: "Manage totems and displays"}
-	device.AddCommand(deviceAdd())
+	device.AddCommand(deviceAdd(), devicePair())
 	cmd.AddCommand(serve(), migrate(), demoCmd(), user, device, version())
 	return cmd
 }
@@ -88,7 +89,11 @@ func serve() *cobra.Command {
 				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 			}
 			log.Info("avanti serving", "url", cfg.PublicURL(), "version", server.Version, "api", cfg.PublicURL()+"/api/v1/openapi.yaml")
-			return server.New(cfg, st, nil, log).Serve(ctx, ln)
+			srv, err := server.New(cfg, st, nil, log, server.Mounts{"/display/": signage.Handler()})
+			if err != nil {
+				return err
+			}
+			return srv.Serve(ctx, ln)
 		},
 	}
 }
@@ -152,7 +157,10 @@ func demoCmd() *cobra.Command {
 				return fmt.Errorf("load demo data: %w", err)
 			}
 			d.Credentials.BaseURL = cfg.PublicURL()
-			d.Credentials.URLs = map[string]string{"api": cfg.PublicURL() + "/api/v1/openapi.yaml"}
+			d.Credentials.URLs = map[string]string{
+				"api":     cfg.PublicURL() + "/api/v1/openapi.yaml",
+				"display": cfg.PublicURL() + "/display/?token=" + d.Credentials.DisplayToken,
+			}
 			b, _ := json.MarshalIndent(d.Credentials, "", "  ")
 			if err := os.MkdirAll(filepath.Dir(cfg.Credentials), 0o700); err != nil {
 				return err
@@ -210,6 +218,46 @@ func userAdd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "display name")
 	cmd.Flags().StringVar(&password, "password", "", "password (at least 10 characters); generated if empty")
 	cmd.MarkFlagRequired("username")
+	return cmd
+}
+
+func devicePair() *cobra.Command {
+	var kind, name string
+	var room int64
+	cmd := &cobra.Command{
+		Use:   "pair CODE",
+		Short: "Pair the screen or totem that shows CODE: it gets its own credential",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, st, _, err := setup(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			owner, err := st.FirstOwner(ctx)
+			if err != nil {
+				return err
+			}
+			if room == 0 {
+				if room, err = st.FirstRoom(ctx, owner.ID); err != nil {
+					return err
+				}
+			}
+			if name == "" {
+				name = kind + " " + time.Now().Format("2006-01-02 15:04")
+			}
+			d, err := st.ClaimPairing(ctx, args[0], kind, name, owner.ID, room, time.Now().UTC())
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Printf("%s %q paired with id %d; the screen picks up its credential within seconds\n", d.Kind, d.Name, d.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", "display", "kiosk or display: what the device showing the code is")
+	cmd.Flags().StringVar(&name, "name", "", "a name to recognise the device")
+	cmd.Flags().Int64Var(&room, "room", 0, "room id (default: the first room)")
 	return cmd
 }
 
