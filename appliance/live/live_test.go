@@ -651,3 +651,65 @@ func TestAHandshakeWithoutCredentialIsRefusedBeforeTheUpgrade(t *testing.T) {
 		}
 	}
 }
+
+func TestAnUploadedImageInAPlaylistReachesTheDisplayAtOnce(t *testing.T) {
+	env := testenv.NewServer(t, testenv.Options{})
+	admin := env.Login(t, env.Demo.Credentials.Admin.Username, env.Demo.Credentials.Admin.Password)
+	svg := []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="160" height="90"><rect width="160" height="90" fill="#0a3"/></svg>`)
+	var media struct {
+		URL    string `json:"url"`
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+	}
+	if st := admin.JSON("POST", "/api/v1/media?name=stemma.svg", svg, &media, "Content-Type", "image/svg+xml"); st != 201 {
+		t.Fatalf("upload: %d", st)
+	}
+	if media.Size != int64(len(svg)) || !strings.HasPrefix(media.URL, "/media/"+media.SHA256) {
+		t.Fatalf("media %+v", media)
+	}
+	resp, raw := env.Anonymous(t).Send("GET", media.URL, nil)
+	if resp.StatusCode != 200 || string(raw) != string(svg) || resp.Header.Get("Content-Type") != "image/svg+xml" ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("serve %s: %d %q %v", media.URL, resp.StatusCode, raw, resp.Header)
+	}
+	if st, raw := admin.Do("POST", "/api/v1/media", []byte("<html><script>alert(1)</script>"), "Content-Type", "text/html"); st != 415 {
+		t.Errorf("HTML upload: %d %s", st, raw)
+	}
+	// Screens live on a closed LAN: nothing from outside.
+	st, raw := admin.Do("POST", "/api/v1/playlists", map[string]any{"name": "x", "items": []map[string]any{
+		{"kind": "image", "url": "https://cdn.example.com/a.png", "duration_sec": 5}}})
+	if st != 422 || !strings.Contains(string(raw), "invalid_url") {
+		t.Errorf("outside URL: %d %s", st, raw)
+	}
+
+	s := dial(t, env, "/ws/display", env.Demo.Credentials.DisplayToken)
+	s.want("snapshot", 5*time.Second)
+	var pl struct {
+		ID int64 `json:"id"`
+	}
+	if st := admin.JSON("POST", "/api/v1/playlists", map[string]any{"name": "Stemma", "items": []map[string]any{
+		{"kind": "image", "url": media.URL, "duration_sec": 8, "days": []int{1, 2, 3, 4, 5}, "from": "08:00", "to": "13:00"},
+		{"kind": "text", "text": "Benvenuti", "duration_sec": 5}}}, &pl); st != 201 {
+		t.Fatalf("playlist: %d", st)
+	}
+	if st, raw := admin.Do("PUT", fmt.Sprintf("/api/v1/devices/%d/settings", env.Demo.DisplayID),
+		map[string]any{"mode": "alternating", "playlist_id": pl.ID}); st != 200 {
+		t.Fatalf("settings: %d %s", st, raw)
+	}
+	ev := waitType(s, "config", 5*time.Second)
+	if ev == nil {
+		t.Fatal("no config event after the settings changed")
+	}
+	items, _ := ev["playlist"].([]any)
+	if ev.str("display", "settings", "mode") != "alternating" || len(items) != 2 || msg(items[0].(map[string]any)).str("url") != media.URL {
+		t.Errorf("config event %v", ev)
+	}
+	// Editing the playlist reaches the display too.
+	if st, raw := admin.Do("PUT", fmt.Sprintf("/api/v1/playlists/%d", pl.ID), map[string]any{"name": "Stemma", "items": []map[string]any{
+		{"kind": "text", "text": "Uffici chiusi l'8 dicembre", "duration_sec": 6}}}); st != 200 {
+		t.Fatalf("edit playlist: %d %s", st, raw)
+	}
+	if ev = waitType(s, "config", 5*time.Second); ev == nil || len(ev["playlist"].([]any)) != 1 {
+		t.Errorf("after editing the playlist: %v", ev)
+	}
+}
