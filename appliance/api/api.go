@@ -41,6 +41,7 @@ type Options struct {
 	// leaves the appliance without live updates (some tests).
 	Live     *live.Live
 	MediaDir string // where uploaded images and videos are kept
+	BaseURL  string // the appliance's public URL (ticket QR codes); empty: the request's host
 }
 
 // API holds the handlers' dependencies.
@@ -84,7 +85,9 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	e.Use(a.recoverJSON, a.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: maxBody,
 		// Uploads have their own, larger, limit.
-		Skipper: func(c echo.Context) bool { return c.Path() == "/api/v1/media" && c.Request().Method == http.MethodPost },
+		Skipper: func(c echo.Context) bool {
+			return c.Request().Method == http.MethodPost && (c.Path() == "/api/v1/media" || c.Path() == "/api/v1/scan")
+		},
 	}), a.identify, a.csrf, a.idempotent)
 
 	e.GET("/healthz", a.health)
@@ -110,6 +113,18 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	v1.GET("/tickets/:token", a.getTicket)
 	v1.POST("/tickets/:token/checkin", a.checkIn, a.allow(roleKiosk, store.RoleAdmin, store.RoleBackoffice, store.RoleOperator))
 	v1.POST("/tickets/:token/revoke", a.revoke, a.allow(roleAnonymous, roleKiosk, store.RoleAdmin, store.RoleBackoffice, store.RoleOperator))
+	v1.POST("/tickets/:token/move", a.moveTicket, a.allow(roleAnonymous, roleKiosk, store.RoleAdmin, store.RoleBackoffice, store.RoleOperator))
+	v1.GET("/tickets/:token/print", a.ticketPrint)
+	v1.GET("/tickets/:token/qr.png", a.ticketQR)
+	v1.POST("/tickets/:token/print", a.printTicket, a.allow(roleKiosk))
+	e.GET("/t/:token", a.ticketLink)
+
+	kiosk := a.allow(roleKiosk)
+	v1.GET("/kiosk", a.getKiosk, kiosk)
+	v1.GET("/kiosk/printer", a.kioskPrinter, kiosk)
+	v1.POST("/kiosk/identify", a.kioskIdentify, kiosk)
+	v1.POST("/kiosk/checkin", a.kioskCheckin, kiosk)
+	v1.POST("/scan", a.scanCode, kiosk)
 
 	v1.GET("/desks", a.listDesks, a.allow(staff...))
 	v1.GET("/desks/:id", a.getDesk, a.allow(staff...))

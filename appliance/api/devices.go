@@ -107,15 +107,32 @@ func (a *API) putDeviceSettings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// What the body leaves out takes its default: a console may send only
-	// the mode.
-	set := store.DefaultDisplaySettings()
-	if err := decode(c, &set); err != nil {
-		return err
-	}
-	d, err := a.st.SetDisplaySettings(c.Request().Context(), id, principal(c).OwnerID(), set, a.now())
+	ctx := c.Request().Context()
+	d, err := a.st.DeviceInfo(ctx, id, a.now())
 	if err != nil {
 		return err
+	}
+	if d.Owner.ID != principal(c).OwnerID() {
+		return store.ErrDeviceNotFound
+	}
+	// What the body leaves out takes its default: a console may send only
+	// the mode.
+	if d.Kind == "kiosk" {
+		set := store.DefaultKioskSettings()
+		if err := decode(c, &set); err != nil {
+			return err
+		}
+		if d, err = a.st.SetKioskSettings(ctx, id, principal(c).OwnerID(), set, a.now()); err != nil {
+			return err
+		}
+	} else {
+		set := store.DefaultDisplaySettings()
+		if err := decode(c, &set); err != nil {
+			return err
+		}
+		if d, err = a.st.SetDisplaySettings(ctx, id, principal(c).OwnerID(), set, a.now()); err != nil {
+			return err
+		}
 	}
 	if a.live != nil {
 		a.live.DeviceChanged(d.ID)

@@ -81,6 +81,18 @@ func TestRoleMatrix(t *testing.T) {
 		{route: "POST /api/v1/desks/:id/resume", allowed: deskRoles, path: desk("resume")},
 		{route: "POST /api/v1/desks/:id/close", allowed: deskRoles, path: desk("close")},
 
+		{route: "POST /api/v1/tickets/:token/move", allowed: []string{anonymous, kiosk, operator, backoffice, admin},
+			path: "/api/v1/tickets/" + unknownToken + "/move", body: map[string]any{}},
+		{route: "GET /api/v1/tickets/:token/print", allowed: everyone, path: "/api/v1/tickets/" + unknownToken + "/print"},
+		{route: "GET /api/v1/tickets/:token/qr.png", allowed: everyone, path: "/api/v1/tickets/" + unknownToken + "/qr.png"},
+		{route: "POST /api/v1/tickets/:token/print", allowed: []string{kiosk}, path: "/api/v1/tickets/" + unknownToken + "/print"},
+		{route: "GET /t/:token", allowed: everyone, path: "/t/" + unknownToken},
+		{route: "GET /api/v1/kiosk", allowed: []string{kiosk}},
+		{route: "GET /api/v1/kiosk/printer", allowed: []string{kiosk}},
+		{route: "POST /api/v1/kiosk/identify", allowed: []string{kiosk}, body: map[string]any{}},
+		{route: "POST /api/v1/kiosk/checkin", allowed: []string{kiosk}, body: map[string]any{}},
+		{route: "POST /api/v1/scan", allowed: []string{kiosk}, body: map[string]any{}},
+
 		{route: "GET /api/v1/device", allowed: []string{kiosk, display}},
 		{route: "POST /api/v1/pairing", allowed: everyone, body: map[string]any{}},
 		{route: "GET /api/v1/pairing/:secret", allowed: everyone, path: "/api/v1/pairing/" + unknownToken},

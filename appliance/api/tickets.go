@@ -34,6 +34,7 @@ type ticketView struct {
 	Channel              string    `json:"channel"`
 	WalkIn               bool      `json:"walk_in"`
 	Priority             bool      `json:"priority"`
+	Late                 bool      `json:"late"` // checked in after the appointment, within the allowed lateness
 	Position             *int      `json:"position,omitempty"`
 	EstimatedWaitMinutes *int      `json:"estimated_wait_minutes,omitempty"`
 	Desk                 *deskRef  `json:"desk,omitempty"`
@@ -52,7 +53,7 @@ func (a *API) view(ctx context.Context, t store.Ticket, withPosition bool) (tick
 	}
 	loc := svc.Location()
 	v := ticketView{ID: t.ID, Code: t.Code, Token: t.Token, Status: t.Status, ServiceID: t.ServiceID, ServiceName: svc.Name,
-		Start: t.Start.In(loc), End: t.End.In(loc), Channel: t.Channel, WalkIn: t.WalkIn, Priority: t.Priority}
+		Start: t.Start.In(loc), End: t.End.In(loc), Channel: t.Channel, WalkIn: t.WalkIn, Priority: t.Priority, Late: t.Late}
 	if withPosition && t.Status == store.StatusWaiting {
 		pos, ok, err := a.st.Position(ctx, t, a.now())
 		if err != nil {
@@ -124,6 +125,12 @@ func (a *API) book(c echo.Context) error {
 	}
 	began := time.Now()
 	t, err := a.st.Book(ctx, r, a.now())
+	if err == store.ErrNoAvailability {
+		// Say when the service next has a place: the totem offers it.
+		if next, nerr := a.st.NextPlace(ctx, req.ServiceID, a.now()); nerr == nil && next != nil {
+			return store.ErrNoAvailability.With("next", next.In(svc.Location()))
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax},
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
-		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"),
+		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL,
 	})
 	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
 	if err != nil {

@@ -23,6 +23,9 @@ type BookRequest struct {
 	Citizen  Citizen
 	Priority bool
 	Actor    string
+	// replace is the token of a booking this one replaces (Move): it is
+	// revoked in the same transaction.
+	replace string
 }
 
 // Booking errors a client can act on.
@@ -135,6 +138,11 @@ func (s *Store) book(ctx context.Context, svc Service, req BookRequest, chosen S
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var slot Slot
 		var err error
+		if req.replace != "" {
+			if err := replaceInTx(ctx, tx, req.replace, svc.ID, now, req.Actor); err != nil {
+				return err
+			}
+		}
 		if req.Start.IsZero() {
 			slot, err = takeFirstToday(ctx, tx, svc, now, cands)
 		} else {

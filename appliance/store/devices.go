@@ -113,6 +113,9 @@ type DeviceInfo struct {
 	Owner    Named            `json:"owner"`
 	Room     *Named           `json:"room"`
 	Settings *DisplaySettings `json:"settings,omitempty"`
+	// KioskSettings are a totem's; Printer its printer's last known state.
+	KioskSettings *KioskSettings `json:"kiosk_settings,omitempty"`
+	Printer       string         `json:"printer,omitempty"`
 	LastSeen *time.Time       `json:"last_seen"`
 	Version  string           `json:"version"`
 	Screen   string           `json:"screen"`
@@ -133,7 +136,7 @@ func (d DeviceInfo) ShownRooms() []int64 {
 	return nil
 }
 
-const deviceInfoQuery = `SELECT d.id, d.kind, d.name, o.id, o.name, r.id, r.name, d.settings, d.last_seen, d.version, d.screen, d.showing, d.seq
+const deviceInfoQuery = `SELECT d.id, d.kind, d.name, o.id, o.name, r.id, r.name, d.settings, d.last_seen, d.version, d.screen, d.showing, d.seq, d.printer
 	FROM devices d JOIN owners o ON o.id = d.owner_id LEFT JOIN rooms r ON r.id = d.room_id WHERE d.active`
 
 func scanDeviceInfo(r scanner, now time.Time) (DeviceInfo, error) {
@@ -143,7 +146,7 @@ func scanDeviceInfo(r scanner, now time.Time) (DeviceInfo, error) {
 	var settings []byte
 	var last sql.NullTime
 	if err := r.Scan(&d.ID, &d.Kind, &d.Name, &d.Owner.ID, &d.Owner.Name, &roomID, &roomName, &settings, &last,
-		&d.Version, &d.Screen, &d.Showing, &d.Seq); err != nil {
+		&d.Version, &d.Screen, &d.Showing, &d.Seq, &d.Printer); err != nil {
 		return d, err
 	}
 	if roomID.Valid {
@@ -154,6 +157,19 @@ func scanDeviceInfo(r scanner, now time.Time) (DeviceInfo, error) {
 		d.LastSeen = &t
 	}
 	d.Silent = !last.Valid || now.Sub(last.Time) > SilentAfter
+	if d.Kind == "kiosk" {
+		k := DefaultKioskSettings()
+		if len(settings) > 0 {
+			if err := json.Unmarshal(settings, &k); err != nil {
+				return d, fmt.Errorf("settings of device %d: %w", d.ID, err)
+			}
+			_ = k.Validate()
+		}
+		d.KioskSettings = &k
+		if d.Printer == "" && k.Printer.Mode == "browser" {
+			d.Printer = "browser"
+		}
+	}
 	if d.Kind == "display" {
 		s := DefaultDisplaySettings()
 		if len(settings) > 0 {
@@ -279,13 +295,17 @@ func (s *Store) missing(ctx context.Context, query string, ownerID int64, ids []
 
 // DeviceStatus is what a device reports about itself.
 type DeviceStatus struct {
+	Printer string `json:"printer"` // a totem's printer: ok, error…
 	Version string `json:"version"`
 	Screen  string `json:"screen"`
 	Showing string `json:"showing"`
 	Seq     int64  `json:"seq"`
 }
 
-var screenRE = regexp.MustCompile(`^[0-9]{1,5}x[0-9]{1,5}$`)
+var (
+	screenRE  = regexp.MustCompile(`^[0-9]{1,5}x[0-9]{1,5}$`)
+	showingRE = regexp.MustCompile(`^[a-z_]{1,20}$`)
+)
 
 // RecordDeviceStatus notes a device's contact and, when given, what it
 // reports; values a device could not mean are dropped rather than stored.
@@ -294,14 +314,18 @@ func (s *Store) RecordDeviceStatus(ctx context.Context, id int64, st DeviceStatu
 		st.Screen = ""
 	}
 	st.Version = clip(st.Version, 60)
-	switch st.Showing {
-	case "calls", "services", "content", "pairing", "standby", "":
-	default:
+	if !showingRE.MatchString(st.Showing) {
 		st.Showing = ""
 	}
+	switch st.Printer {
+	case "ok", "error", "paper_low", "paper_out", "cover_open", "offline", "":
+	default:
+		st.Printer = "error"
+	}
 	_, err := s.db.ExecContext(ctx, `UPDATE devices SET last_seen = ?,
-		version = IF(? = '', version, ?), screen = IF(? = '', screen, ?), showing = IF(? = '', showing, ?), seq = GREATEST(?, 0)
-		WHERE id = ?`, now, st.Version, st.Version, st.Screen, st.Screen, st.Showing, st.Showing, st.Seq, id)
+		version = IF(? = '', version, ?), screen = IF(? = '', screen, ?), showing = IF(? = '', showing, ?), seq = GREATEST(?, 0),
+		printer = IF(? = '', printer, ?)
+		WHERE id = ?`, now, st.Version, st.Version, st.Screen, st.Screen, st.Showing, st.Showing, st.Seq, st.Printer, st.Printer, id)
 	return wrap("device status", err)
 }
 

@@ -212,25 +212,32 @@ func (s *Store) Revoke(ctx context.Context, token string, now time.Time, actor s
 		if t.Status != StatusBooked && t.Status != StatusWaiting {
 			return fault.New(fault.Conflict, "cannot_revoke", "a ticket that is "+t.Status+" cannot be revoked")
 		}
-		// The place goes back only while it is still to come.
-		if t.SlotID != 0 && t.End.After(now) {
-			pre := 1
-			if t.WalkIn {
-				pre = 0
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1, prebooked = prebooked - ? WHERE id = ?`, pre, t.SlotID); err != nil {
-				return fmt.Errorf("free slot: %w", err)
-			}
+		if err := revokeTx(ctx, tx, t, now, actor, "revoked"); err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET status = 'revoked', closed_at = ?, updated_at = ? WHERE id = ?`, now, now, t.ID); err != nil {
-			return fmt.Errorf("revoke: %w", err)
-		}
-		from := t.Status
 		t.Status, t.ClosedAt = StatusRevoked, now
 		out = t
-		return recordEvent(ctx, tx, t.ID, now, from, StatusRevoked, 0, actor, "revoked")
+		return nil
 	})
 	return out, err
+}
+
+// revokeTx revokes a locked ticket and gives its place back.
+func revokeTx(ctx context.Context, tx *sql.Tx, t Ticket, now time.Time, actor, detail string) error {
+	// The place goes back only while it is still to come.
+	if t.SlotID != 0 && t.End.After(now) {
+		pre := 1
+		if t.WalkIn {
+			pre = 0
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE slots SET booked = booked - 1, prebooked = prebooked - ? WHERE id = ?`, pre, t.SlotID); err != nil {
+			return fmt.Errorf("free slot: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET status = 'revoked', closed_at = ?, updated_at = ? WHERE id = ?`, now, now, t.ID); err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	return recordEvent(ctx, tx, t.ID, now, t.Status, StatusRevoked, 0, actor, detail)
 }
 
 // ExpireOverdue marks as expired (not presented) the bookings whose start
