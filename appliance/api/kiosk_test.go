@@ -25,7 +25,7 @@ func TestTheTotemSeesItsServicesAndPrintsAWalkInTicket(t *testing.T) {
 	env := testenv.NewServer(t, testenv.Options{})
 	who := signIn(t, env)
 	var k struct {
-		Owner    struct{ Name string } `json:"owner"`
+		Owner    struct{ Name string }    `json:"owner"`
 		Site     struct{ Address string } `json:"site"`
 		Services []struct {
 			ID         int64  `json:"id"`

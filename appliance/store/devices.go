@@ -116,12 +116,12 @@ type DeviceInfo struct {
 	// KioskSettings are a totem's; Printer its printer's last known state.
 	KioskSettings *KioskSettings `json:"kiosk_settings,omitempty"`
 	Printer       string         `json:"printer,omitempty"`
-	LastSeen *time.Time       `json:"last_seen"`
-	Version  string           `json:"version"`
-	Screen   string           `json:"screen"`
-	Showing  string           `json:"showing"`
-	Seq      int64            `json:"seq"`
-	Silent   bool             `json:"silent"`
+	LastSeen      *time.Time     `json:"last_seen"`
+	Version       string         `json:"version"`
+	Screen        string         `json:"screen"`
+	Showing       string         `json:"showing"`
+	Seq           int64          `json:"seq"`
+	Silent        bool           `json:"silent"`
 }
 
 // ShownRooms are the rooms whose calls a display shows: its settings' or,
