@@ -85,9 +85,7 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	e.Use(a.recoverJSON, a.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: maxBody,
 		// Uploads have their own, larger, limit.
-		Skipper: func(c echo.Context) bool {
-			return c.Request().Method == http.MethodPost && (c.Path() == "/api/v1/media" || c.Path() == "/api/v1/scan")
-		},
+		Skipper: rawUpload,
 	}), a.identify, a.csrf, a.idempotent)
 
 	e.GET("/healthz", a.health)

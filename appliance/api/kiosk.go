@@ -267,13 +267,13 @@ func (a *API) kioskCheckin(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if strings.TrimSpace(req.FiscalCode) == "" {
+		return fault.Field("fiscal_code", "required", "fiscal_code is required")
+	}
 	now := a.now()
 	cit, err := store.CheckCitizen(store.Citizen{FiscalCode: req.FiscalCode}, now)
 	if err != nil {
 		return err
-	}
-	if cit.FiscalCode == "" {
-		return fault.Field("fiscal_code", "required", "fiscal_code is required")
 	}
 	ctx := c.Request().Context()
 	_, site, err := a.st.SiteOf(ctx, d.Owner.ID)

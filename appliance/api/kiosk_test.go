@@ -275,6 +275,8 @@ func TestASwipedHealthCardChecksInTodaysAppointment(t *testing.T) {
 	svc := env.Demo.Services["I"]
 	st, raw := who[kiosk].Do("POST", "/api/v1/kiosk/checkin", map[string]any{"fiscal_code": citizenFC})
 	wantError(t, st, raw, 404, "no_appointment_today", "")
+	st, raw = who[kiosk].Do("POST", "/api/v1/kiosk/checkin", map[string]any{})
+	wantError(t, st, raw, 422, "required", "fiscal_code")
 
 	start, _ := freeSlot(t, who[kiosk], svc, testenv.Monday.Format(time.DateOnly))
 	tk := book(t, who[kiosk], map[string]any{"service_id": svc, "start": start, "citizen": map[string]any{"fiscal_code": citizenFC}})

@@ -140,7 +140,8 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key := c.Request().Header.Get("Idempotency-Key")
 		// Sign-in answers carry a session: never stored, never replayed.
-		if key == "" || c.Request().Method != http.MethodPost || strings.HasPrefix(c.Path(), "/api/v1/auth/") {
+		// Uploads are not kept for replay (and not read into memory twice).
+		if key == "" || c.Request().Method != http.MethodPost || strings.HasPrefix(c.Path(), "/api/v1/auth/") || rawUpload(c) {
 			return next(c)
 		}
 		if len(key) > 200 || strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
@@ -243,4 +244,19 @@ func setDeviceCookie(c echo.Context, token string, secure bool) {
 		ck.MaxAge = -1
 	}
 	c.SetCookie(ck)
+}
+
+// rawUpload reports whether the request is a file upload with its own size
+// limit (media, a camera frame) rather than a JSON body.
+func rawUpload(c echo.Context) bool {
+	if c.Request().Method != http.MethodPost {
+		return false
+	}
+	switch c.Path() {
+	case "/api/v1/media":
+		return true
+	case "/api/v1/scan":
+		return strings.HasPrefix(c.Request().Header.Get("Content-Type"), "image/")
+	}
+	return false
 }

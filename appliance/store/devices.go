@@ -331,11 +331,15 @@ func (s *Store) RecordDeviceStatus(ctx context.Context, id int64, st DeviceStatu
 
 // TouchDevices notes the contact of connected devices.
 func (s *Store) TouchDevices(ctx context.Context, ids []int64, now time.Time) error {
-	if len(ids) == 0 {
-		return nil
+	// In batches: a statement takes at most 65,535 placeholders.
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		if _, err := s.db.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id IN `+inList(n), append([]any{now}, int64Args(ids[:n])...)...); err != nil {
+			return fmt.Errorf("device contact: %w", err)
+		}
+		ids = ids[n:]
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id IN `+inList(len(ids)), append([]any{now}, int64Args(ids)...)...)
-	return wrap("device contact", err)
+	return nil
 }
 
 // RoomTimezone is the time zone of a room's site.
