@@ -713,3 +713,48 @@ func TestAnUploadedImageInAPlaylistReachesTheDisplayAtOnce(t *testing.T) {
 		t.Errorf("after editing the playlist: %v", ev)
 	}
 }
+
+func TestADeskConsoleSeesDesksChange(t *testing.T) {
+	env := testenv.NewServer(t, testenv.Options{})
+	cr := env.Demo.Credentials
+	resp, raw := env.Anonymous(t).Send("POST", "/api/v1/auth/login", map[string]string{"username": cr.Admin.Username, "password": cr.Admin.Password})
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, raw)
+	}
+	h := http.Header{}
+	for _, c := range resp.Cookies() {
+		h.Add("Cookie", c.Name+"="+c.Value)
+	}
+	h.Set("Origin", env.URL)
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL(env, "/ws/desk"), h)
+	if err != nil {
+		t.Fatalf("dial /ws/desk with the session: %v", err)
+	}
+	s := &screen{t: t, ws: ws, msgs: make(chan msg, 1024), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			_, raw, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m msg
+			if json.Unmarshal(raw, &m) == nil {
+				s.msgs <- m
+			}
+		}
+	}()
+	t.Cleanup(s.close)
+	snap := s.want("snapshot", 5*time.Second)
+	if desks, _ := snap["desks"].([]any); len(desks) != 5 {
+		t.Errorf("desk snapshot has %d desks, want the demo's 5", len(desks))
+	}
+	openDesk(t, env, env.Demo.DeskIDs[2], 0)
+	ev := waitType(s, "desk", 5*time.Second)
+	if ev == nil {
+		t.Fatal("no desk event after a desk opened")
+	}
+	if d := ev["desk"].(map[string]any); d["id"].(float64) != float64(env.Demo.DeskIDs[2]) || d["state"] != "open" {
+		t.Errorf("desk event %v", d)
+	}
+}
