@@ -31,6 +31,7 @@ test: deps assets db
 ## bench: the booking, call-next and availability benchmarks against the private MariaDB
 bench: deps db
 	go run ./appliance/cmd/avanti-bench
+	go run ./appliance/cmd/avanti-fanout
 
 ## fuzz: run each fuzz target for $(FUZZTIME)
 fuzz: deps

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"avanti/appliance/agenda"
+	"avanti/appliance/benchkit"
 	"avanti/appliance/civil"
 	"avanti/appliance/store"
 )
@@ -42,7 +43,7 @@ func (b *bench) loadAvailability(ctx context.Context) error {
 		return err
 	}
 	regTime := time.Since(t0)
-	progress("availability: RegenerateSlots made %d slots in %s", reg.Added, regTime.Round(time.Millisecond))
+	benchkit.Progress("availability: RegenerateSlots made %d slots in %s", reg.Added, regTime.Round(time.Millisecond))
 
 	type slot struct {
 		id         int64
@@ -102,11 +103,11 @@ func (b *bench) loadAvailability(ctx context.Context) error {
 		return err
 	}
 	loadTime := time.Since(t0)
-	progress("availability: %d tickets inserted in %s", len(rows), loadTime.Round(time.Millisecond))
+	benchkit.Progress("availability: %d tickets inserted in %s", len(rows), loadTime.Round(time.Millisecond))
 	days := civil.DateOf(slots[0].start.In(b.org.loc)).DaysUntil(civil.DateOf(slots[len(slots)-1].start.In(b.org.loc))) + 1
 	b.availSlots, b.availDays = len(slots), days
-	b.r.add(sec, "RegenerateSlots", fmt.Sprintf("%s for %d slots (%d days)", ms(regTime), reg.Added, days), "", "", "")
-	b.r.add(sec, "bulk INSERT tickets", fmt.Sprintf("%s for %d", ms(loadTime), len(rows)), "", "", "")
+	b.r.Add(sec, "RegenerateSlots", fmt.Sprintf("%s for %d slots (%d days)", benchkit.Millis(regTime), reg.Added, days), "", "", "")
+	b.r.Add(sec, "bulk INSERT tickets", fmt.Sprintf("%s for %d", benchkit.Millis(loadTime), len(rows)), "", "", "")
 	return nil
 }
 
@@ -151,7 +152,7 @@ func (b *bench) availability(ctx context.Context) error {
 		}
 		return rows.Err()
 	}
-	var lat, rawLat latencies
+	var lat, rawLat benchkit.Latencies
 	slotsSeen := 0
 	for i := range b.o.availReps {
 		t0 := time.Now()
@@ -171,12 +172,12 @@ func (b *bench) availability(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.r.add(sec, "request", fmt.Sprintf("%d days, %d slots each", b.o.availRange, slotsSeen/max(1, b.o.availReps)), "", "", "")
-	b.r.add(sec, "database", fmt.Sprintf("%d slots (%d days), %d tickets", b.availSlots, b.availDays, total), "", "", "")
-	b.r.latency(sec, "p50 Availability", lat.p(50), 0)
-	b.r.latency(sec, "p99 Availability", lat.p(99), 10*time.Millisecond)
-	b.r.add(sec, "p50 / p99 of its SELECT alone", ms(rawLat.p(50))+" / "+ms(rawLat.p(99)), "", "", "")
-	progress("availability: %d requests, p50 %s p99 %s", len(lat), ms(lat.p(50)), ms(lat.p(99)))
+	b.r.Add(sec, "request", fmt.Sprintf("%d days, %d slots each", b.o.availRange, slotsSeen/max(1, b.o.availReps)), "", "", "")
+	b.r.Add(sec, "database", fmt.Sprintf("%d slots (%d days), %d tickets", b.availSlots, b.availDays, total), "", "", "")
+	b.r.latency(sec, "p50 Availability", lat.P(50), 0)
+	b.r.latency(sec, "p99 Availability", lat.P(99), 10*time.Millisecond)
+	b.r.Add(sec, "p50 / p99 of its SELECT alone", benchkit.Millis(rawLat.P(50))+" / "+benchkit.Millis(rawLat.P(99)), "", "", "")
+	benchkit.Progress("availability: %d requests, p50 %s p99 %s", len(lat), benchkit.Millis(lat.P(50)), benchkit.Millis(lat.P(99)))
 	return nil
 }
 

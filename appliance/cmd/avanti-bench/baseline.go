@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"avanti/appliance/benchkit"
 )
 
 // commitRate is the server's rate of small durable commits with workers
@@ -18,7 +20,7 @@ func commitRate(ctx context.Context, db *sql.DB, workers int, d time.Duration) (
 	}
 	var (
 		mu      sync.Mutex
-		all     latencies
+		all     benchkit.Latencies
 		firstEr error
 		wg      sync.WaitGroup
 	)
@@ -26,7 +28,7 @@ func commitRate(ctx context.Context, db *sql.DB, workers int, d time.Duration) (
 	deadline := start.Add(d)
 	for w := range workers {
 		wg.Go(func() {
-			var lat latencies
+			var lat benchkit.Latencies
 			payload := fmt.Sprintf("worker %d commit benchmark payload", w)
 			for n := 0; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
 				t0 := time.Now()

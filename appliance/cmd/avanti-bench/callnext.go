@@ -7,11 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"avanti/appliance/benchkit"
 	"avanti/appliance/store"
 )
 
 type deskResult struct {
-	call, start, finish latencies
+	call, start, finish benchkit.Latencies
 	tickets             []int64
 	empty               bool // stopped because nobody was waiting
 }
@@ -45,7 +46,7 @@ func (b *bench) callNext(ctx context.Context) error {
 	if err := syncCounters(ctx, b.db, svc.ID); err != nil {
 		return err
 	}
-	progress("call-next: %d waiting tickets inserted in %s", b.o.waiting, time.Since(t0).Round(time.Millisecond))
+	benchkit.Progress("call-next: %d waiting tickets inserted in %s", b.o.waiting, time.Since(t0).Round(time.Millisecond))
 	actors := make([]store.Actor, len(b.org.deskIDs))
 	for i, u := range b.org.operators {
 		actors[i] = store.Actor{UserID: u.ID, Name: u.DisplayName, OwnerID: b.org.ownerID}
@@ -76,7 +77,7 @@ func (b *bench) callNext(ctx context.Context) error {
 	}
 	after := b.db.Stats()
 
-	var call, st, fin latencies
+	var call, st, fin benchkit.Latencies
 	seen := map[int64]bool{}
 	dupMem := int64(0)
 	emptied := 0
@@ -124,16 +125,16 @@ func (b *bench) callNext(ctx context.Context) error {
 			calls+soloCalls, stored, len(fin)+len(soloRes[0].finish), done)
 	}
 	rate := float64(calls) / wall.Seconds()
-	b.r.add(sec, "calls (call+start+finish)", fmt.Sprintf("%d, %d left waiting", calls, left), "", "", "")
+	b.r.Add(sec, "calls (call+start+finish)", fmt.Sprintf("%d, %d left waiting", calls, left), "", "", "")
 	b.r.rate(sec, "calls/s", rate, b.o.desks, true)
 	b.r.rate(sec, "desk transactions/s", 3*rate, b.o.desks, false)
-	b.r.latency(sec, "p50 CallNext", call.p(50), 0)
-	b.r.latency(sec, "p99 CallNext", call.p(99), 100*time.Millisecond)
-	b.r.add(sec, "1 desk alone: calls/s", fmt.Sprintf("%.0f /s", float64(soloCalls)/soloWall.Seconds()), "", "", "")
-	b.r.add(sec, "1 desk alone: p50 / p99 CallNext", ms(soloRes[0].call.p(50))+" / "+ms(soloRes[0].call.p(99)), "", "", "")
-	b.r.invariant(sec, "tickets called twice", twice+dupMem)
-	progress("call-next: %d calls in %s: %.0f/s, CallNext p50 %s p99 %s", calls, wall.Round(time.Millisecond), rate,
-		ms(call.p(50)), ms(call.p(99)))
+	b.r.latency(sec, "p50 CallNext", call.P(50), 0)
+	b.r.latency(sec, "p99 CallNext", call.P(99), 100*time.Millisecond)
+	b.r.Add(sec, "1 desk alone: calls/s", fmt.Sprintf("%.0f /s", float64(soloCalls)/soloWall.Seconds()), "", "", "")
+	b.r.Add(sec, "1 desk alone: p50 / p99 CallNext", benchkit.Millis(soloRes[0].call.P(50))+" / "+benchkit.Millis(soloRes[0].call.P(99)), "", "", "")
+	b.r.Invariant(sec, "tickets called twice", twice+dupMem)
+	benchkit.Progress("call-next: %d calls in %s: %.0f/s, CallNext p50 %s p99 %s", calls, wall.Round(time.Millisecond), rate,
+		benchkit.Millis(call.P(50)), benchkit.Millis(call.P(99)))
 	why := fmt.Sprintf("stopped after %s", b.o.callTime)
 	switch {
 	case emptied > 0:
@@ -141,10 +142,10 @@ func (b *bench) callNext(ctx context.Context) error {
 	case b.o.callsPerDesk > 0 && calls == b.o.callsPerDesk*len(b.org.deskIDs):
 		why = fmt.Sprintf("%d calls per desk", b.o.callsPerDesk)
 	}
-	b.r.note("call-next: %d desks on one service, %d waiting tickets, %s (%s);\n"+
+	b.r.Note("call-next: %d desks on one service, %d waiting tickets, %s (%s);\n"+
 		"p50/p99 Start %s / %s, Finish %s / %s; waits for a pool connection: %d, %s in total",
 		len(b.org.deskIDs), b.o.waiting, why, wall.Round(time.Millisecond),
-		ms(st.p(50)), ms(st.p(99)), ms(fin.p(50)), ms(fin.p(99)),
+		benchkit.Millis(st.P(50)), benchkit.Millis(st.P(99)), benchkit.Millis(fin.P(50)), benchkit.Millis(fin.P(99)),
 		after.WaitCount-before.WaitCount, (after.WaitDuration - before.WaitDuration).Round(time.Millisecond))
 	return nil
 }

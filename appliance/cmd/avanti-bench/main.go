@@ -18,23 +18,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 	_ "time/tzdata"
 
-	"github.com/go-sql-driver/mysql"
-
+	"avanti/appliance/benchkit"
 	"avanti/appliance/store"
 )
 
@@ -86,49 +80,27 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only these benchmarks, comma-separated: rush, callnext, availability (the baseline always runs)")
 	flag.Parse()
 
-	// The store logs migrations at Info; the benchmark's own output is on stdout.
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-
-	if o.dsn == "" {
-		fmt.Fprintln(os.Stderr, "avanti-bench: AVANTI_TEST_DSN is not set: run `make bench`, or set it to a MariaDB >= 10.6 / MySQL >= 8.0 server (user:pass@tcp(host:port)/)")
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	code := run(ctx, o)
-	cancel()
-	stop()
-	os.Exit(code)
+	benchkit.Main("avanti-bench", o.dsn, o.timeout, func(ctx context.Context) int { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) int {
 	start := time.Now()
-	dsn, drop, err := createDatabase(ctx, o.dsn, o.keep)
+	st, done, err := benchkit.FreshStore(ctx, o.dsn, "avanti-bench", o.keep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "avanti-bench:", err)
 		return 1
 	}
-	defer drop()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "avanti-bench:", err)
-		return 1
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "avanti-bench:", err)
-		return 1
-	}
+	defer done()
 	var version string
 	st.DB().QueryRowContext(ctx, `SELECT VERSION()`).Scan(&version)
-	progress("server %s, %d CPU, Go %s, store pool %d connections", version, runtime.NumCPU(), runtime.Version(),
+	benchkit.Progress("server %s, %d CPU, Go %s, store pool %d connections", version, runtime.NumCPU(), runtime.Version(),
 		st.DB().Stats().MaxOpenConnections)
 
 	if err := checkFiscalCodes(); err != nil {
 		fmt.Fprintln(os.Stderr, "avanti-bench:", err)
 		return 1
 	}
-	r := &report{baseline: map[int]baselineResult{}, loadStart: loadAverage()}
+	r := &report{baseline: map[int]baselineResult{}, loadStart: benchkit.LoadAverage()}
 	b := &bench{st: st, db: st.DB(), o: o, r: r}
 	err = b.all(ctx)
 	r.print(os.Stdout, time.Since(start))
@@ -136,7 +108,7 @@ func run(ctx context.Context, o options) int {
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "avanti-bench: FAILED:", err)
 		return 1
-	case r.broken():
+	case r.Broken():
 		fmt.Fprintln(os.Stderr, "avanti-bench: FAILED: an invariant is broken (see the table)")
 		return 1
 	case r.nerrs > 0:
@@ -147,45 +119,6 @@ func run(ctx context.Context, o options) int {
 		return 1
 	}
 	return 0
-}
-
-// createDatabase makes avanti_bench_<random> on the server and returns its
-// DSN and a function that drops it.
-func createDatabase(ctx context.Context, serverDSN string, keep bool) (string, func(), error) {
-	cfg, err := store.Config(serverDSN)
-	if err != nil {
-		return "", nil, err
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "avanti_bench_" + hex.EncodeToString(b)
-	cfg.DBName = ""
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return "", nil, err
-	}
-	admin := sql.OpenDB(conn)
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create database (is the private MariaDB running? `make bench` starts it): %w", err)
-	}
-	progress("database %s created", name)
-	drop := func() {
-		defer admin.Close()
-		if keep {
-			progress("database %s kept (-keep)", name)
-			return
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(dctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			fmt.Fprintf(os.Stderr, "avanti-bench: drop database %s: %v\n", name, err)
-			return
-		}
-		progress("database %s dropped", name)
-	}
-	cfg.DBName = name
-	return cfg.FormatDSN(), drop, nil
 }
 
 type bench struct {
@@ -225,7 +158,7 @@ func (b *bench) all(ctx context.Context) error {
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		progress("%s done in %s", s.name, time.Since(t0).Round(time.Millisecond))
+		benchkit.Progress("%s done in %s", s.name, time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -247,28 +180,11 @@ func (b *bench) baselines(ctx context.Context) error {
 			return err
 		}
 		b.r.baseline[n] = res
-		b.r.add("1. baseline", fmt.Sprintf("commits/s, %d workers", n), fmt.Sprintf("%.0f /s", res.rate), "1.00", "", "")
-		b.r.add("1. baseline", fmt.Sprintf("p50 / p99 commit, %d workers", n), ms(res.lat.p(50))+" / "+ms(res.lat.p(99)), "", "", "")
-		b.r.note("baseline @%d workers: %d commits in %s (one INSERT per READ COMMITTED transaction, store pool of %d), p50 %s, p99 %s",
-			n, res.commits, res.elapsed.Round(time.Millisecond), b.db.Stats().MaxOpenConnections, ms(res.lat.p(50)), ms(res.lat.p(99)))
-		progress("baseline @%d workers: %.0f commits/s (p50 %s, p99 %s)", n, res.rate, ms(res.lat.p(50)), ms(res.lat.p(99)))
+		b.r.Add("1. baseline", fmt.Sprintf("commits/s, %d workers", n), fmt.Sprintf("%.0f /s", res.rate), "1.00", "", "")
+		b.r.Add("1. baseline", fmt.Sprintf("p50 / p99 commit, %d workers", n), benchkit.Millis(res.lat.P(50))+" / "+benchkit.Millis(res.lat.P(99)), "", "", "")
+		b.r.Note("baseline @%d workers: %d commits in %s (one INSERT per READ COMMITTED transaction, store pool of %d), p50 %s, p99 %s",
+			n, res.commits, res.elapsed.Round(time.Millisecond), b.db.Stats().MaxOpenConnections, benchkit.Millis(res.lat.P(50)), benchkit.Millis(res.lat.P(99)))
+		benchkit.Progress("baseline @%d workers: %.0f commits/s (p50 %s, p99 %s)", n, res.rate, benchkit.Millis(res.lat.P(50)), benchkit.Millis(res.lat.P(99)))
 	}
 	return nil
-}
-
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
-
-// loadAverage is the 1-minute load average of the machine (Linux), or -1.
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	if _, err := fmt.Sscan(string(b), &l); err != nil {
-		return -1
-	}
-	return l
 }

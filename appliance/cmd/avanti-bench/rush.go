@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"avanti/appliance/agenda"
+	"avanti/appliance/benchkit"
 	"avanti/appliance/fault"
 	"avanti/appliance/store"
 )
@@ -26,8 +27,8 @@ type rushTotals struct {
 	slotFull, noAvail     int
 	refusedWithRoom       int
 	wall                  time.Duration
-	ok, okWeb, okKiosk    latencies
-	refused               latencies
+	ok, okWeb, okKiosk    benchkit.Latencies
+	refused               benchkit.Latencies
 	codeDups              int
 	poolWaits             int64
 	poolWait              time.Duration
@@ -110,7 +111,7 @@ func (b *bench) rushService(ctx context.Context, round int, now time.Time) (stor
 }
 
 type clientResult struct {
-	ok, okWeb, okKiosk, refused        latencies
+	ok, okWeb, okKiosk, refused        benchkit.Latencies
 	slotFull, noAvail, refusedWithRoom int
 	codes                              []string
 }
@@ -260,25 +261,25 @@ func (b *bench) rushReport(ctx context.Context, services []int64, solo, tot *rus
 		b.r.fail("rush: %d bookings succeeded but %d tickets are stored", n, stored)
 	}
 	rate := float64(tot.bookings) / tot.wall.Seconds()
-	b.r.add(sec, "bookings", fmt.Sprintf("%d (web %d, kiosk %d)", tot.bookings, tot.web, tot.kiosk), "", "", "")
-	b.r.add(sec, "places filled (all rounds)", fmt.Sprintf("%d / %d", booked, places), "", "", "")
+	b.r.Add(sec, "bookings", fmt.Sprintf("%d (web %d, kiosk %d)", tot.bookings, tot.web, tot.kiosk), "", "", "")
+	b.r.Add(sec, "places filled (all rounds)", fmt.Sprintf("%d / %d", booked, places), "", "", "")
 	b.r.rate(sec, "bookings/s", rate, b.o.clients, true)
-	b.r.latency(sec, "p50 Book", tot.ok.p(50), 0)
-	b.r.latency(sec, "p99 Book", tot.ok.p(99), 100*time.Millisecond)
+	b.r.latency(sec, "p50 Book", tot.ok.P(50), 0)
+	b.r.latency(sec, "p99 Book", tot.ok.P(99), 100*time.Millisecond)
 	soloRate := float64(len(solo.ok)) / solo.wall.Seconds()
-	b.r.add(sec, "1 client alone: bookings/s", fmt.Sprintf("%.0f /s", soloRate), "", "", "")
-	b.r.add(sec, "1 client alone: p50 / p99 Book", ms(solo.ok.p(50))+" / "+ms(solo.ok.p(99)), "", "", "")
-	b.r.invariant(sec, "overbooked slots", over)
-	b.r.invariant(sec, "slots whose tickets != booked", mismatch)
-	b.r.invariant(sec, "duplicate codes", dupCodes+int64(tot.codeDups+solo.codeDups))
-	progress("booking rush: %d bookings in %s over %d rounds: %.0f/s, p50 %s p99 %s", tot.bookings, tot.wall.Round(time.Millisecond),
-		tot.rounds, rate, ms(tot.ok.p(50)), ms(tot.ok.p(99)))
-	b.r.note("booking rush: %d clients, %d rounds of one day each (%d slots x %d places, %d/h kept for walk-ins), %d%% of attempts web;\n"+
+	b.r.Add(sec, "1 client alone: bookings/s", fmt.Sprintf("%.0f /s", soloRate), "", "", "")
+	b.r.Add(sec, "1 client alone: p50 / p99 Book", benchkit.Millis(solo.ok.P(50))+" / "+benchkit.Millis(solo.ok.P(99)), "", "", "")
+	b.r.Invariant(sec, "overbooked slots", over)
+	b.r.Invariant(sec, "slots whose tickets != booked", mismatch)
+	b.r.Invariant(sec, "duplicate codes", dupCodes+int64(tot.codeDups+solo.codeDups))
+	benchkit.Progress("booking rush: %d bookings in %s over %d rounds: %.0f/s, p50 %s p99 %s", tot.bookings, tot.wall.Round(time.Millisecond),
+		tot.rounds, rate, benchkit.Millis(tot.ok.P(50)), benchkit.Millis(tot.ok.P(99)))
+	b.r.Note("booking rush: %d clients, %d rounds of one day each (%d slots x %d places, %d/h kept for walk-ins), %d%% of attempts web;\n"+
 		"p50/p99 web %s / %s, kiosk %s / %s; %d refusals (slot full %d, no availability %d, of which %d while places were still uncommitted) p50 %s;\n"+
 		"waits for a pool connection: %d, %s in total (mean %s per booking)",
 		b.o.clients, tot.rounds, tot.slotsPerRound, b.o.places, b.o.walkInQuota, b.o.webPct,
-		ms(tot.okWeb.p(50)), ms(tot.okWeb.p(99)), ms(tot.okKiosk.p(50)), ms(tot.okKiosk.p(99)),
-		tot.slotFull+tot.noAvail, tot.slotFull, tot.noAvail, tot.refusedWithRoom, ms(tot.refused.p(50)),
-		tot.poolWaits, tot.poolWait.Round(time.Millisecond), ms(tot.poolWait/time.Duration(max(1, tot.bookings+tot.slotFull+tot.noAvail))))
+		benchkit.Millis(tot.okWeb.P(50)), benchkit.Millis(tot.okWeb.P(99)), benchkit.Millis(tot.okKiosk.P(50)), benchkit.Millis(tot.okKiosk.P(99)),
+		tot.slotFull+tot.noAvail, tot.slotFull, tot.noAvail, tot.refusedWithRoom, benchkit.Millis(tot.refused.P(50)),
+		tot.poolWaits, tot.poolWait.Round(time.Millisecond), benchkit.Millis(tot.poolWait/time.Duration(max(1, tot.bookings+tot.slotFull+tot.noAvail))))
 	return nil
 }
