@@ -37,6 +37,8 @@ bench: deps db
 fuzz: deps
 	go test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./appliance/fiscalcode/
 	go test -run='^$$' -fuzz=FuzzDecodeBooking -fuzztime=$(FUZZTIME) ./appliance/api/
+	go test -run='^$$' -fuzz=FuzzParseScannerInput -fuzztime=$(FUZZTIME) ./appliance/scan/
+	go test -run='^$$' -fuzz=FuzzDecodeImageBytes -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./appliance/scan/
 
 build: deps assets
 	go build -o $(BIN) ./appliance/cmd/avanti
