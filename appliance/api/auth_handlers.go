@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -15,17 +16,25 @@ type loginRequest struct {
 }
 
 type meResponse struct {
-	ID          int64  `json:"id"`
-	Username    string `json:"username"`
-	DisplayName string `json:"display_name"`
-	Role        string `json:"role"`
-	OwnerID     int64  `json:"owner_id"`
-	CSRFToken   string `json:"csrf_token"`
+	ID          int64   `json:"id"`
+	Username    string  `json:"username"`
+	DisplayName string  `json:"display_name"`
+	Role        string  `json:"role"`
+	OwnerID     int64   `json:"owner_id"`
+	Source      string  `json:"source"`
+	ServiceIDs  []int64 `json:"service_ids"`
+	CSRFToken   string  `json:"csrf_token"`
 }
 
-func meOf(p auth.Principal) meResponse {
+// meOf is the signed-in user as the console needs it: with where the
+// password is checked and the services assigned to an operator.
+func (a *API) meOf(ctx context.Context, p auth.Principal) (meResponse, error) {
+	info, err := a.st.UserInfo(ctx, p.User.ID)
+	if err != nil {
+		return meResponse{}, err
+	}
 	return meResponse{ID: p.User.ID, Username: p.User.Username, DisplayName: p.User.DisplayName, Role: p.User.Role,
-		OwnerID: p.User.OwnerID, CSRFToken: p.CSRF}
+		OwnerID: p.User.OwnerID, Source: info.Source, ServiceIDs: info.ServiceIDs, CSRFToken: p.CSRF}, nil
 }
 
 func (a *API) login(c echo.Context) error {
@@ -42,14 +51,22 @@ func (a *API) login(c echo.Context) error {
 	p, err := auth.Login(c.Request().Context(), a.st, a.opt.Auth, req.Username, req.Password, a.now())
 	if err != nil {
 		if f, ok := fault.As(err); ok {
-			a.log.Info("login refused", "username", req.Username, "code", f.Code, "ip", c.RealIP())
+			if f.Code == "directory_unavailable" {
+				a.log.Warn("login: directory unavailable", "username", req.Username, "err", err)
+			} else {
+				a.log.Info("login refused", "username", req.Username, "code", f.Code, "ip", c.RealIP())
+			}
 		}
 		return err
 	}
 	a.log.Info("login", "username", req.Username, "role", p.User.Role, "ip", c.RealIP())
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: p.Session, Path: "/", HttpOnly: true,
 		Secure: a.secure(c), SameSite: http.SameSiteStrictMode, MaxAge: int(a.opt.Auth.SessionAbsolute.Seconds())})
-	return c.JSON(http.StatusOK, meOf(p))
+	me, err := a.meOf(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, me)
 }
 
 func (a *API) logout(c echo.Context) error {
@@ -63,4 +80,10 @@ func (a *API) logout(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (a *API) me(c echo.Context) error { return c.JSON(http.StatusOK, meOf(principal(c))) }
+func (a *API) me(c echo.Context) error {
+	me, err := a.meOf(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, me)
+}

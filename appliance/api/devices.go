@@ -312,8 +312,8 @@ func (a *API) wsKiosk(c echo.Context) error {
 }
 
 func (a *API) wsDesk(c echo.Context) error {
-	owner := principal(c).OwnerID()
-	a.serveWS(c, func(w http.ResponseWriter, r *http.Request) error { return a.live.ServeDesk(w, r, owner) })
+	owner, user := principal(c).OwnerID(), principal(c).User.ID
+	a.serveWS(c, func(w http.ResponseWriter, r *http.Request) error { return a.live.ServeDesk(w, r, owner, user) })
 	return nil
 }
 

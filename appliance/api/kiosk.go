@@ -333,7 +333,7 @@ func (a *API) moveTicket(c echo.Context) error {
 // maxScanImage bounds a camera frame: a 1080p JPEG is well under it.
 const (
 	maxScanImage  = 4 << 20
-	maxScanPixels = 4096 * 4096
+	maxScanPixels = 4 << 20 // 2048×2048: a camera frame, and a bound on decoding time
 )
 
 type scanRequest struct {

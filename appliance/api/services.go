@@ -34,6 +34,14 @@ func toPublic(s store.Service) publicService {
 }
 
 func (a *API) listServices(c echo.Context) error {
+	if r := principal(c).Role(); c.QueryParam("all") == "true" && (r == store.RoleAdmin || r == store.RoleBackoffice) {
+		// The console's list: every rule, inactive services too.
+		list, err := a.st.AllServices(c.Request().Context(), principal(c).OwnerID())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{"services": list})
+	}
 	list, err := a.st.Services(c.Request().Context(), principal(c).OwnerID())
 	if err != nil {
 		return err
@@ -56,7 +64,9 @@ func (a *API) service(c echo.Context) (store.Service, error) {
 	if err != nil {
 		return svc, err
 	}
-	if o := principal(c).OwnerID(); (o != 0 && svc.OwnerID != o) || !svc.Active {
+	r := principal(c).Role()
+	planner := r == store.RoleAdmin || r == store.RoleBackoffice
+	if o := principal(c).OwnerID(); (o != 0 && svc.OwnerID != o) || (!svc.Active && !planner) {
 		return store.Service{}, store.ErrServiceNotFound
 	}
 	return svc, nil

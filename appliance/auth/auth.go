@@ -13,6 +13,7 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"avanti/appliance/directory"
 	"avanti/appliance/fault"
 	"avanti/appliance/store"
 )
@@ -104,6 +105,9 @@ type Settings struct {
 	LockFor         time.Duration // how long an account stays locked
 	SessionIdle     time.Duration // idle timeout
 	SessionAbsolute time.Duration // longest a session lives
+	// Directory is the municipality's LDAP / Active Directory; nil or
+	// without URL: local passwords only.
+	Directory *directory.Config
 }
 
 // DefaultSettings are sensible for a municipal office.
@@ -114,35 +118,18 @@ var DefaultSettings = Settings{MaxFailures: 5, LockFor: 15 * time.Minute, Sessio
 var (
 	ErrBadCredentials = fault.New(fault.Unauthorized, "invalid_credentials", "wrong username or password")
 	ErrLocked         = fault.New(fault.TooMany, "account_locked", "too many failed attempts: the account is locked for a while")
+	ErrNotAllowed     = fault.New(fault.Forbidden, "not_allowed", "your municipal account is not in a group allowed to use Avanti: ask the administrator")
+	ErrDirectoryDown  = fault.New(fault.Unavailable, "directory_unavailable", "the municipal directory cannot be reached: try again in a minute")
 )
 
 // dummyHash keeps the time of a failed login the same for unknown users.
 var dummyHash, _ = HashPassword("avanti-timing-equaliser")
 
-// Login checks a password and opens a session.
+// Login checks a password, locally or against the directory as the
+// account says, and opens a session.
 func Login(ctx context.Context, st *store.Store, set Settings, username, password string, now time.Time) (Principal, error) {
-	u, err := st.UserByName(ctx, username)
-	if errors.Is(err, store.ErrUserNotFound) || (err == nil && (!u.Active || u.PasswordHash == "")) {
-		argon2id.ComparePasswordAndHash(password, dummyHash)
-		return Principal{}, ErrBadCredentials
-	}
+	u, err := verifyAny(ctx, st, set, username, password, now)
 	if err != nil {
-		return Principal{}, err
-	}
-	if now.Before(u.LockedUntil) {
-		return Principal{}, ErrLocked.With("locked_until", u.LockedUntil)
-	}
-	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
-	if err != nil {
-		return Principal{}, fmt.Errorf("check password: %w", err)
-	}
-	if !ok {
-		if err := st.LoginFailed(ctx, u.ID, now, set.MaxFailures, set.LockFor); err != nil {
-			return Principal{}, err
-		}
-		return Principal{}, ErrBadCredentials
-	}
-	if err := st.LoginSucceeded(ctx, u.ID); err != nil {
 		return Principal{}, err
 	}
 	id, csrf := Token(32), Token(32)
@@ -150,6 +137,37 @@ func Login(ctx context.Context, st *store.Store, set Settings, username, passwor
 		return Principal{}, err
 	}
 	return Principal{Kind: KindUser, User: u, CSRF: csrf, Session: id}, nil
+}
+
+// Verify checks a local password, counting failures and honouring the
+// lockout, without opening a session (a password change asks for the
+// current one this way).
+func Verify(ctx context.Context, st *store.Store, set Settings, username, password string, now time.Time) (store.User, error) {
+	u, err := st.UserByName(ctx, username)
+	if errors.Is(err, store.ErrUserNotFound) || (err == nil && (!u.Active || u.PasswordHash == "")) {
+		argon2id.ComparePasswordAndHash(password, dummyHash)
+		return store.User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if now.Before(u.LockedUntil) {
+		return store.User{}, ErrLocked.With("locked_until", u.LockedUntil)
+	}
+	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
+	if err != nil {
+		return store.User{}, fmt.Errorf("check password: %w", err)
+	}
+	if !ok {
+		if err := st.LoginFailed(ctx, u.ID, now, set.MaxFailures, set.LockFor); err != nil {
+			return store.User{}, err
+		}
+		return store.User{}, ErrBadCredentials
+	}
+	if err := st.LoginSucceeded(ctx, u.ID); err != nil {
+		return store.User{}, err
+	}
+	return u, nil
 }
 
 // FromSession resolves a session cookie.
@@ -174,4 +192,76 @@ func FromToken(ctx context.Context, st *store.Store, token string, now time.Time
 		return Principal{}, false, err
 	}
 	return Principal{Kind: KindDevice, Device: d}, true, nil
+}
+
+func (s Settings) directoryOn() bool { return s.Directory != nil && s.Directory.URL != "" }
+
+// verifyAny checks a password where the account keeps it: the local hash,
+// the directory, or either ("both": the local password first, so sign-in
+// still works when the directory is down). An unknown username is looked
+// up in the directory, when there is one, and its account made at the
+// first sign-in with the role its groups give.
+func verifyAny(ctx context.Context, st *store.Store, set Settings, username, password string, now time.Time) (store.User, error) {
+	if !set.directoryOn() {
+		return Verify(ctx, st, set, username, password, now)
+	}
+	u, err := st.UserByName(ctx, username)
+	if errors.Is(err, store.ErrUserNotFound) {
+		return viaDirectory(ctx, st, set, store.User{}, username, password, now)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	source, err := st.UserSource(ctx, u.ID)
+	if err != nil {
+		return store.User{}, err
+	}
+	switch source {
+	case store.SourceLocal:
+		return Verify(ctx, st, set, username, password, now)
+	case store.SourceBoth:
+		if u.PasswordHash != "" {
+			if ok, _ := argon2id.ComparePasswordAndHash(password, u.PasswordHash); ok {
+				return Verify(ctx, st, set, username, password, now)
+			}
+		}
+	}
+	if !u.Active {
+		return store.User{}, ErrBadCredentials
+	}
+	// The lockout applies before the directory is asked: guesses through
+	// Avanti must not lock the municipality's own account.
+	if now.Before(u.LockedUntil) {
+		return store.User{}, ErrLocked.With("locked_until", u.LockedUntil)
+	}
+	return viaDirectory(ctx, st, set, u, username, password, now)
+}
+
+func viaDirectory(ctx context.Context, st *store.Store, set Settings, u store.User, username, password string, now time.Time) (store.User, error) {
+	e, err := directory.Authenticate(ctx, *set.Directory, username, password)
+	switch {
+	case errors.Is(err, directory.ErrInvalidCredentials):
+		if u.ID != 0 {
+			if err := st.LoginFailed(ctx, u.ID, now, set.MaxFailures, set.LockFor); err != nil {
+				return store.User{}, err
+			}
+		}
+		return store.User{}, ErrBadCredentials
+	case errors.Is(err, directory.ErrNotAllowed):
+		return store.User{}, ErrNotAllowed
+	case err != nil:
+		return store.User{}, fmt.Errorf("%w: %w", ErrDirectoryDown, err)
+	}
+	// The directory decides the role and name at every sign-in.
+	nu, err := st.DirectoryUser(ctx, u.ID, e.Username, e.DisplayName, e.Role, e.DN, now)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !nu.Active {
+		return store.User{}, ErrBadCredentials
+	}
+	if err := st.LoginSucceeded(ctx, nu.ID); err != nil {
+		return store.User{}, err
+	}
+	return nu, nil
 }

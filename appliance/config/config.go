@@ -13,26 +13,32 @@ import (
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"avanti/appliance/directory"
 )
 
 // Config is every setting of the appliance. The yaml tag is the key in the
 // config file; the environment variable is AVANTI_ + the key upper-cased.
 type Config struct {
-	DSN            string        `yaml:"dsn" help:"MariaDB/MySQL DSN (go-sql-driver format), e.g. user:pass@tcp(127.0.0.1:3306)/avanti"`
-	Listen         string        `yaml:"listen" help:"address the HTTP server listens on"`
-	BaseURL        string        `yaml:"base_url" help:"URL citizens and devices reach the appliance at (printed URLs, QR codes)"`
-	HorizonDays    int           `yaml:"horizon_days" help:"how many days of slots are precomputed"`
-	RetentionDays  int           `yaml:"retention_days" help:"days after an appointment before the citizen's personal data is erased"`
-	SessionIdle    time.Duration `yaml:"session_idle" help:"staff sessions end after this much inactivity"`
-	SessionMax     time.Duration `yaml:"session_max" help:"staff sessions end after this long in any case"`
-	CookieSecure   string        `yaml:"cookie_secure" help:"Secure flag of the session cookie: auto (when served over HTTPS), always, never"`
-	LogLevel       string        `yaml:"log_level" help:"debug, info, warn or error"`
-	MetricsToken   string        `yaml:"metrics_token" help:"if set, /metrics needs Authorization: Bearer <token>"`
-	LoginFailures  int           `yaml:"login_failures" help:"failed passwords before an account is locked"`
-	LoginLockout   time.Duration `yaml:"login_lockout" help:"how long a locked account stays locked"`
-	Credentials    string        `yaml:"credentials_file" help:"where 'avanti demo' writes the demo credentials"`
-	DataDir        string        `yaml:"data_dir" help:"where the appliance keeps uploaded media and the cache of spoken announcements"`
-	ConfigFilePath string        `yaml:"-"`
+	DSN           string        `yaml:"dsn" help:"MariaDB/MySQL DSN (go-sql-driver format), e.g. user:pass@tcp(127.0.0.1:3306)/avanti"`
+	Listen        string        `yaml:"listen" help:"address the HTTP server listens on"`
+	BaseURL       string        `yaml:"base_url" help:"URL citizens and devices reach the appliance at (printed URLs, QR codes)"`
+	HorizonDays   int           `yaml:"horizon_days" help:"how many days of slots are precomputed"`
+	RetentionDays int           `yaml:"retention_days" help:"days after an appointment before the citizen's personal data is erased"`
+	SessionIdle   time.Duration `yaml:"session_idle" help:"staff sessions end after this much inactivity"`
+	SessionMax    time.Duration `yaml:"session_max" help:"staff sessions end after this long in any case"`
+	CookieSecure  string        `yaml:"cookie_secure" help:"Secure flag of the session cookie: auto (when served over HTTPS), always, never"`
+	LogLevel      string        `yaml:"log_level" help:"debug, info, warn or error"`
+	MetricsToken  string        `yaml:"metrics_token" help:"if set, /metrics needs Authorization: Bearer <token>"`
+	LoginFailures int           `yaml:"login_failures" help:"failed passwords before an account is locked"`
+	LoginLockout  time.Duration `yaml:"login_lockout" help:"how long a locked account stays locked"`
+	Credentials   string        `yaml:"credentials_file" help:"where 'avanti demo' writes the demo credentials"`
+	DataDir       string        `yaml:"data_dir" help:"where the appliance keeps uploaded media and the cache of spoken announcements"`
+	// Directory is the municipality's LDAP / Active Directory, set in the
+	// config file only (it has a map of groups); its bind password may
+	// also come from AVANTI_DIRECTORY_BIND_PASSWORD, never from a flag.
+	Directory      directory.Config `yaml:"directory" flag:"-"`
+	ConfigFilePath string           `yaml:"-"`
 }
 
 // Default is the configuration before any file, environment or flag.
@@ -61,7 +67,7 @@ func BindFlags(fs *pflag.FlagSet) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		key := f.Tag.Get("yaml")
-		if key == "-" {
+		if key == "-" || f.Tag.Get("flag") == "-" {
 			continue
 		}
 		help := f.Tag.Get("help") + " (env AVANTI_" + strings.ToUpper(key) + ")"
@@ -94,7 +100,7 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		key := t.Field(i).Tag.Get("yaml")
-		if key == "-" {
+		if key == "-" || t.Field(i).Tag.Get("flag") == "-" {
 			continue
 		}
 		if s, ok := os.LookupEnv("AVANTI_" + strings.ToUpper(key)); ok {
@@ -109,6 +115,9 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 				}
 			}
 		}
+	}
+	if s, ok := os.LookupEnv("AVANTI_DIRECTORY_BIND_PASSWORD"); ok {
+		cfg.Directory.BindPassword = s
 	}
 	return cfg, cfg.validate()
 }
@@ -143,6 +152,11 @@ func (c Config) validate() error {
 		return fmt.Errorf("retention_days: must be at least 1")
 	case c.CookieSecure != "auto" && c.CookieSecure != "always" && c.CookieSecure != "never":
 		return fmt.Errorf("cookie_secure: must be auto, always or never")
+	}
+	if c.Directory.URL != "" {
+		if err := c.Directory.Validate(); err != nil {
+			return fmt.Errorf("directory: %w", err)
+		}
 	}
 	return nil
 }

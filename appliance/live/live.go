@@ -117,6 +117,7 @@ func displayChannel(id int64) string { return "display:" + strconv.FormatInt(id,
 func kioskChannel(id int64) string   { return "kiosk:" + strconv.FormatInt(id, 10) }
 func servicesChannel(o int64) string { return "owner:" + strconv.FormatInt(o, 10) + ":services" }
 func desksChannel(o int64) string    { return "owner:" + strconv.FormatInt(o, 10) + ":desks" }
+func userChannel(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
 func (l *Live) now() time.Time       { return l.opt.Clock.Now() }
 func timeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 10*time.Second)
@@ -369,10 +370,10 @@ func (l *Live) ownerLocation(ctx context.Context, d store.DeviceInfo) (*time.Loc
 }
 
 // ServeDesk runs a desk console's WebSocket: the desks and services of the
-// operator's owner.
-func (l *Live) ServeDesk(w http.ResponseWriter, r *http.Request, ownerID int64) error {
+// operator's owner (and a channel of the user's own, to end it).
+func (l *Live) ServeDesk(w http.ResponseWriter, r *http.Request, ownerID, userID int64) error {
 	return l.hub.Serve(w, r, realtime.Subscription{
-		Channels: []string{desksChannel(ownerID), servicesChannel(ownerID)},
+		Channels: []string{desksChannel(ownerID), servicesChannel(ownerID), userChannel(userID)},
 		Snapshot: func() (any, error) {
 			ctx, cancel := timeout()
 			defer cancel()
@@ -440,6 +441,17 @@ func (l *Live) contactLoop() {
 			cancel()
 		}
 	}
+}
+
+// DeviceRevoked closes a device's open connections (it was unpaired).
+func (l *Live) DeviceRevoked(deviceID int64) {
+	l.hub.Disconnect(displayChannel(deviceID), "device unpaired")
+	l.hub.Disconnect(kioskChannel(deviceID), "device unpaired")
+}
+
+// UserRevoked closes a user's open consoles (the account was disabled).
+func (l *Live) UserRevoked(userID int64) {
+	l.hub.Disconnect(userChannel(userID), "account disabled")
 }
 
 // Connected reports how many connections a device has open.

@@ -758,3 +758,21 @@ func TestADeskConsoleSeesDesksChange(t *testing.T) {
 		t.Errorf("desk event %v", d)
 	}
 }
+
+func TestAnUnpairedDisplayIsDisconnectedAtOnce(t *testing.T) {
+	env := testenv.NewServer(t, testenv.Options{})
+	s := dial(t, env, "/ws/display", env.Demo.Credentials.DisplayToken)
+	s.want("snapshot", 5*time.Second)
+	admin := env.Login(t, env.Demo.Credentials.Admin.Username, env.Demo.Credentials.Admin.Password)
+	if st, raw := admin.Do("PUT", fmt.Sprintf("/api/v1/devices/%d", env.Demo.DisplayID), map[string]any{"name": "Monitor", "active": false}); st != 200 {
+		t.Fatalf("unpair: %d %s", st, raw)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an unpaired display keeps its live connection")
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial(wsURL(env, "/ws/display")+"?token="+env.Demo.Credentials.DisplayToken, nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Errorf("an unpaired display reconnects: %v", err)
+	}
+}

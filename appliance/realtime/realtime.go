@@ -361,6 +361,27 @@ func (h *Hub) channel(name string) *channel {
 	return ch
 }
 
+// Disconnect closes every connection subscribed to the channel, with a
+// policy-violation close: for a device unpaired or a user disabled, whose
+// open connections must not outlive their credential (they reconnect and
+// are refused). It reports how many it closed.
+func (h *Hub) Disconnect(name, reason string) int {
+	ch := h.channel(name)
+	ch.mu.Lock()
+	list := make([]*conn, 0, len(ch.subs))
+	for c := range ch.subs {
+		list = append(list, c)
+	}
+	ch.mu.Unlock()
+	n := 0
+	for _, c := range list {
+		if c.kill(ClosePolicyViolation, reason) {
+			n++
+		}
+	}
+	return n
+}
+
 func (h *Hub) dropSlow(c *conn) {
 	if c.kill(ClosePolicyViolation, "slow client") {
 		h.slowDrops.Add(1)

@@ -84,7 +84,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 	e := api.New(nil, api.Options{
 		Store: st, Clock: clk, Metrics: m, Logger: log, Version: Version,
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
-			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax},
+			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax, Directory: &cfg.Directory},
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
 		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL,
 	})

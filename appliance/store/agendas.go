@@ -229,7 +229,7 @@ func (s *Store) RegenerateSlots(ctx context.Context, serviceID int64, now time.T
 		for _, sl := range want {
 			wanted[slotKey{sl.Start.UnixMicro(), sl.End.UnixMicro()}] = sl
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, is_open
+		rows, err := tx.QueryContext(ctx, `SELECT id, starts_at, ends_at, capacity, reserved, booked, is_open, manual
 			FROM slots WHERE service_id = ? AND starts_at >= ?`, serviceID, now)
 		if err != nil {
 			return fmt.Errorf("load slots: %w", err)
@@ -237,13 +237,13 @@ func (s *Store) RegenerateSlots(ctx context.Context, serviceID int64, now time.T
 		type existing struct {
 			id                         int64
 			capacity, reserved, booked int
-			open                       bool
+			open, manual               bool
 		}
 		have := map[slotKey]existing{}
 		for rows.Next() {
 			var e existing
 			var st, en time.Time
-			if err := rows.Scan(&e.id, &st, &en, &e.capacity, &e.reserved, &e.booked, &e.open); err != nil {
+			if err := rows.Scan(&e.id, &st, &en, &e.capacity, &e.reserved, &e.booked, &e.open, &e.manual); err != nil {
 				rows.Close()
 				return fmt.Errorf("load slots: %w", err)
 			}
@@ -279,7 +279,8 @@ func (s *Store) RegenerateSlots(ctx context.Context, serviceID int64, now time.T
 				continue
 			}
 			delete(wanted, k)
-			if e.capacity != w.Capacity || e.reserved != w.Reserved || !e.open {
+			// Places or a closure set by hand in the work plan stay.
+			if !e.manual && (e.capacity != w.Capacity || e.reserved != w.Reserved || !e.open) {
 				if _, err := tx.ExecContext(ctx, `UPDATE slots SET capacity = GREATEST(?, booked),
 					reserved = LEAST(?, GREATEST(?, booked)), is_open = TRUE WHERE id = ?`,
 					w.Capacity, w.Reserved, w.Capacity, e.id); err != nil {
@@ -338,4 +339,92 @@ func insertSlots(ctx context.Context, tx *sql.Tx, serviceID int64, slots map[slo
 		}
 	}
 	return flush()
+}
+
+// PreviewDay is one local day of an agenda preview.
+type PreviewDay struct {
+	Date  string        `json:"date"`
+	Slots []PreviewSlot `json:"slots"`
+}
+
+// PreviewSlot is a slot an agenda would make.
+type PreviewSlot struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Capacity int       `json:"capacity"`
+}
+
+// Preview is what saving an agenda would do, computed without saving.
+type Preview struct {
+	Days     []PreviewDay
+	Affected []Ticket // bookings whose slot would be closed
+}
+
+// PreviewAgenda computes the slots of the next days the service would have
+// with ag saved (replacing the agenda of the same ID, or added), and the
+// tickets whose slot would go.
+func (s *Store) PreviewAgenda(ctx context.Context, serviceID int64, ag agenda.Agenda, now time.Time, days, horizonDays int) (Preview, error) {
+	svc, err := getService(ctx, s.db, serviceID)
+	if err != nil {
+		return Preview{}, err
+	}
+	agendas, err := loadAgendas(ctx, s.db, svc.ID)
+	if err != nil {
+		return Preview{}, err
+	}
+	if err := ag.Validate(); err != nil {
+		return Preview{}, fault.Field("agenda", "invalid_agenda", err.Error())
+	}
+	replaced := false
+	for i := range agendas {
+		if ag.ID != 0 && agendas[i].ID == ag.ID {
+			agendas[i], replaced = ag, true
+		}
+	}
+	if ag.ID != 0 && !replaced {
+		return Preview{}, fault.New(fault.NotFound, "agenda_not_found", "no such agenda of this service")
+	}
+	if !replaced {
+		agendas = append(agendas, ag)
+	}
+	hol, err := loadHolidays(ctx, s.db, svc.SiteID)
+	if err != nil {
+		return Preview{}, err
+	}
+	loc := svc.Location()
+	from := civil.Today(now, loc)
+	all := agenda.Generate(agendas, agenda.Rules{OverbookingPct: svc.OverbookingPct, WalkInQuotaPerHour: svc.WalkInQuotaPerHour},
+		hol, loc, from, from.AddDays(horizonDays))
+	wanted := map[slotKey]bool{}
+	p := Preview{Days: []PreviewDay{}}
+	byDay := map[string]int{}
+	for _, sl := range all {
+		if sl.Start.Before(now) {
+			continue
+		}
+		wanted[slotKey{sl.Start.UnixMicro(), sl.End.UnixMicro()}] = true
+		d := civil.DateOf(sl.Start.In(loc))
+		if from.DaysUntil(d) >= days {
+			continue
+		}
+		i, ok := byDay[d.String()]
+		if !ok {
+			i = len(p.Days)
+			byDay[d.String()] = i
+			p.Days = append(p.Days, PreviewDay{Date: d.String(), Slots: []PreviewSlot{}})
+		}
+		p.Days[i].Slots = append(p.Days[i].Slots, PreviewSlot{Start: sl.Start.In(loc), End: sl.End.In(loc), Capacity: sl.Capacity})
+	}
+	booked, err := queryTickets(ctx, s.db, `JOIN slots sl ON sl.id = t.slot_id WHERE t.service_id = ? AND sl.starts_at >= ?
+		AND t.status IN ('booked','waiting') ORDER BY t.starts_at`, svc.ID, now)
+	if err != nil {
+		return Preview{}, err
+	}
+	p.Affected = []Ticket{}
+	for _, t := range booked {
+		if !wanted[slotKey{t.Start.UnixMicro(), t.End.UnixMicro()}] {
+			p.Affected = append(p.Affected, t)
+		}
+	}
+	return p, nil
 }

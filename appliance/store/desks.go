@@ -68,10 +68,13 @@ func (s *Store) loadDesk(ctx context.Context, q querier, id int64, lock bool) (D
 			return Desk{}, fmt.Errorf("lock desk %d: %w", id, err)
 		}
 	}
-	err := q.QueryRowContext(ctx, `SELECT d.id, d.room_id, d.name, d.number, d.state, d.pause_reason, d.operator_id,
-		d.current_ticket_id, d.state_since, si.owner_id
-		FROM desks d JOIN rooms r ON r.id = d.room_id JOIN sites si ON si.id = r.site_id WHERE d.id = ?`, id).
-		Scan(&d.ID, &d.RoomID, &d.Name, &d.Number, &d.State, &d.PauseReason, &op, &cur, &d.StateSince, &d.OwnerID)
+	var opName sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT d.id, d.room_id, r.name, d.name, d.number, d.state, d.pause_reason, d.operator_id,
+		COALESCE(NULLIF(u.display_name, ''), u.username), d.current_ticket_id, d.state_since, si.owner_id
+		FROM desks d JOIN rooms r ON r.id = d.room_id JOIN sites si ON si.id = r.site_id
+		LEFT JOIN users u ON u.id = d.operator_id WHERE d.id = ?`, id).
+		Scan(&d.ID, &d.RoomID, &d.RoomName, &d.Name, &d.Number, &d.State, &d.PauseReason, &op, &opName, &cur, &d.StateSince, &d.OwnerID)
+	d.OperatorName = opName.String
 	if errors.Is(err, sql.ErrNoRows) {
 		return Desk{}, ErrDeskNotFound
 	}
@@ -187,7 +190,7 @@ func (s *Store) OpenDesk(ctx context.Context, deskID int64, serviceIDs []int64, 
 		if d.State == DeskClosed {
 			d.State, d.StateSince, d.PauseReason = DeskOpen, now, ""
 		}
-		d.OperatorID, d.ServiceIDs = actor.UserID, ids
+		d.OperatorID, d.OperatorName, d.ServiceIDs = actor.UserID, actor.Name, ids
 		return setDesk(ctx, tx, d, now)
 	})
 }
@@ -555,7 +558,7 @@ func (s *Store) CloseDesk(ctx context.Context, deskID int64, actor Actor, now ti
 		if d.CurrentTicketID != 0 {
 			return ErrDeskBusy.With("current_ticket_id", d.CurrentTicketID)
 		}
-		d.State, d.PauseReason, d.OperatorID, d.StateSince = DeskClosed, "", 0, now
+		d.State, d.PauseReason, d.OperatorID, d.OperatorName, d.StateSince = DeskClosed, "", 0, "", now
 		return setDesk(ctx, tx, d, now)
 	})
 }

@@ -161,11 +161,13 @@ type Ticket struct {
 type Desk struct {
 	ID              int64     `json:"id"`
 	RoomID          int64     `json:"room_id"`
+	RoomName        string    `json:"room_name"`
 	Name            string    `json:"name"`
 	Number          string    `json:"number"`
 	State           string    `json:"state"`
 	PauseReason     string    `json:"pause_reason,omitempty"`
 	OperatorID      int64     `json:"operator_id,omitempty"`
+	OperatorName    string    `json:"operator_name,omitempty"`
 	CurrentTicketID int64     `json:"current_ticket_id,omitempty"`
 	StateSince      time.Time `json:"state_since"`
 	ServiceIDs      []int64   `json:"service_ids"`

@@ -19,6 +19,7 @@ import (
 	"avanti/appliance/clock"
 	"avanti/appliance/config"
 	"avanti/appliance/demo"
+	"avanti/appliance/directory"
 	"avanti/appliance/server"
 	"avanti/appliance/store"
 
@@ -118,6 +119,8 @@ type Options struct {
 	// Mounts are browser faces served beside the API (the command mounts
 	// signage at /display/; tests of a face mount it themselves).
 	Mounts server.Mounts
+	// Directory is an LDAP directory staff sign in with (slapdtest).
+	Directory *directory.Config
 }
 
 // NewServer starts the appliance on loopback over a fresh database with
@@ -139,6 +142,9 @@ func NewServer(t testing.TB, opt Options) *Env {
 	cfg := config.Default()
 	cfg.HorizonDays = opt.HorizonDays
 	cfg.DataDir = t.TempDir()
+	if opt.Directory != nil {
+		cfg.Directory = *opt.Directory
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
