@@ -34,6 +34,8 @@ type Config struct {
 	LoginLockout  time.Duration `yaml:"login_lockout" help:"how long a locked account stays locked"`
 	Credentials   string        `yaml:"credentials_file" help:"where 'avanti demo' writes the demo credentials"`
 	DataDir       string        `yaml:"data_dir" help:"where the appliance keeps uploaded media and the cache of spoken announcements"`
+	TLSCertFile   string        `yaml:"tls_cert_file" help:"PEM certificate (chain) to serve HTTPS with; empty serves plain HTTP"`
+	TLSKeyFile    string        `yaml:"tls_key_file" help:"PEM private key of tls_cert_file"`
 	// Directory is the municipality's LDAP / Active Directory, set in the
 	// config file only (it has a map of groups); its bind password may
 	// also come from AVANTI_DIRECTORY_BIND_PASSWORD, never from a flag.
@@ -153,6 +155,9 @@ func (c Config) validate() error {
 	case c.CookieSecure != "auto" && c.CookieSecure != "always" && c.CookieSecure != "never":
 		return fmt.Errorf("cookie_secure: must be auto, always or never")
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("tls_cert_file and tls_key_file: give both, or neither")
+	}
 	if c.Directory.URL != "" {
 		if err := c.Directory.Validate(); err != nil {
 			return fmt.Errorf("directory: %w", err)
@@ -165,6 +170,9 @@ func (c Config) validate() error {
 func (c Config) PublicURL() string {
 	if c.BaseURL != "" {
 		return strings.TrimRight(c.BaseURL, "/")
+	}
+	if c.TLSCertFile != "" {
+		return "https://" + c.Listen
 	}
 	return "http://" + c.Listen
 }
