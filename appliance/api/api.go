@@ -7,6 +7,8 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -16,6 +18,7 @@ import (
 	"avanti/appliance/agenda"
 	"avanti/appliance/auth"
 	"avanti/appliance/clock"
+	"avanti/appliance/fault"
 	"avanti/appliance/live"
 	"avanti/appliance/metrics"
 	"avanti/appliance/store"
@@ -42,6 +45,7 @@ type Options struct {
 	Live     *live.Live
 	MediaDir string // where uploaded images and videos are kept
 	BaseURL  string // the appliance's public URL (ticket QR codes); empty: the request's host
+	TLSDir   string // where the appliance's own CA is (tlsca), for /ca.crt
 }
 
 // API holds the handlers' dependencies.
@@ -82,13 +86,14 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	// session or key, so they run for every route: as middleware of the
 	// /api/v1 group they would make echo answer a known path with a wrong
 	// method 404 instead of 405 (labstack/echo#1981).
-	e.Use(a.recoverJSON, a.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+	e.Use(a.recoverJSON, hsts, a.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: maxBody,
 		// Uploads have their own, larger, limit.
 		Skipper: rawUpload,
 	}), a.identify, a.csrf, a.idempotent)
 
 	e.GET("/healthz", a.health)
+	e.GET("/ca.crt", a.caCert)
 	e.GET("/metrics", a.metrics)
 
 	v1 := e.Group("/api/v1")
@@ -223,4 +228,29 @@ func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		a.m.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// hsts tells browsers that reached the appliance over HTTPS to never use
+// plain HTTP for it again.
+func hsts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.IsTLS() {
+			c.Response().Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// caCert offers the appliance's own certificate authority for download:
+// installed once on the municipality's PCs, browsers trust the appliance.
+func (a *API) caCert(c echo.Context) error {
+	if a.opt.TLSDir == "" {
+		return fault.New(fault.NotFound, "not_found", "this appliance has no certificate authority of its own")
+	}
+	b, err := os.ReadFile(filepath.Join(a.opt.TLSDir, "ca.crt"))
+	if err != nil {
+		return fault.New(fault.NotFound, "not_found", "this appliance has no certificate authority of its own")
+	}
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="avanti-ca.crt"`)
+	return c.Blob(http.StatusOK, "application/x-x509-ca-cert", b)
 }

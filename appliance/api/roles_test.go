@@ -44,6 +44,7 @@ func TestRoleMatrix(t *testing.T) {
 	matrix := []access{
 		{route: "GET /healthz", allowed: everyone},
 		{route: "GET /metrics", allowed: everyone},
+		{route: "GET /ca.crt", allowed: everyone},
 		{route: "GET /api/v1/openapi.yaml", allowed: everyone},
 
 		{route: "POST /api/v1/auth/login", allowed: everyone, body: map[string]any{}},

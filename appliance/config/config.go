@@ -34,8 +34,9 @@ type Config struct {
 	LoginLockout  time.Duration `yaml:"login_lockout" help:"how long a locked account stays locked"`
 	Credentials   string        `yaml:"credentials_file" help:"where 'avanti demo' writes the demo credentials"`
 	DataDir       string        `yaml:"data_dir" help:"where the appliance keeps uploaded media and the cache of spoken announcements"`
-	TLSCertFile   string        `yaml:"tls_cert_file" help:"PEM certificate (chain) to serve HTTPS with; empty serves plain HTTP"`
+	TLSCertFile   string        `yaml:"tls_cert_file" help:"PEM certificate (chain) to serve HTTPS with; \"auto\": the appliance's own CA and certificate in data_dir/tls; empty serves plain HTTP"`
 	TLSKeyFile    string        `yaml:"tls_key_file" help:"PEM private key of tls_cert_file"`
+	RedirectHTTP  string        `yaml:"redirect_http" help:"with HTTPS, an address (e.g. :80) that answers plain HTTP with a redirect to HTTPS"`
 	// Directory is the municipality's LDAP / Active Directory, set in the
 	// config file only (it has a map of groups); its bind password may
 	// also come from AVANTI_DIRECTORY_BIND_PASSWORD, never from a flag.
@@ -155,8 +156,8 @@ func (c Config) validate() error {
 	case c.CookieSecure != "auto" && c.CookieSecure != "always" && c.CookieSecure != "never":
 		return fmt.Errorf("cookie_secure: must be auto, always or never")
 	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		return fmt.Errorf("tls_cert_file and tls_key_file: give both, or neither")
+	if (c.TLSCertFile == "" || c.TLSCertFile == "auto") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("tls_cert_file and tls_key_file: give both, or neither (or tls_cert_file: auto)")
 	}
 	if c.Directory.URL != "" {
 		if err := c.Directory.Validate(); err != nil {

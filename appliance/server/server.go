@@ -30,6 +30,7 @@ import (
 	"avanti/appliance/metrics"
 	"avanti/appliance/realtime"
 	"avanti/appliance/store"
+	"avanti/appliance/tlsca"
 	"avanti/appliance/voice"
 )
 
@@ -87,7 +88,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax, Directory: &cfg.Directory},
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
-		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL,
+		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: filepath.Join(cfg.DataDir, "tls"),
 	})
 	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
 	if err != nil {
@@ -149,8 +150,38 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	if s.Config.TLSCertFile != "" {
 		// Staff passwords and session cookies cross the municipal LAN.
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		go func() { errc <- srv.ServeTLS(ln, s.Config.TLSCertFile, s.Config.TLSKeyFile) }()
+		certFile, keyFile := s.Config.TLSCertFile, s.Config.TLSKeyFile
+		if certFile == "auto" {
+			var err error
+			if certFile, keyFile, err = tlsca.Ensure(filepath.Join(s.Config.DataDir, "tls"), tlsca.Names(), time.Now()); err != nil {
+				return err
+			}
+		}
+		rl, err := tlsca.NewReloader(certFile, keyFile)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: rl.GetCertificate}
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+		if s.Config.RedirectHTTP != "" {
+			redirect := &http.Server{Addr: s.Config.RedirectHTTP, ReadHeaderTimeout: 5 * time.Second,
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					host, _, err := net.SplitHostPort(r.Host)
+					if err != nil {
+						host = r.Host
+					}
+					if _, port, _ := net.SplitHostPort(ln.Addr().String()); port != "443" {
+						host = net.JoinHostPort(host, port)
+					}
+					http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+				})}
+			go func() {
+				if err := redirect.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.log.Error("HTTP redirect", "listen", s.Config.RedirectHTTP, "err", err)
+				}
+			}()
+			defer redirect.Close()
+		}
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -101,5 +102,74 @@ func TestTheConsoleIsServedOverHTTPSWithSecureCookies(t *testing.T) {
 	// Plain HTTP on the same port gets nothing useful.
 	if r, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil && r.StatusCode == 200 {
 		t.Errorf("the HTTPS port answers plain HTTP")
+	}
+}
+
+func TestAFreshApplianceMakesItsOwnCertificateAndRedirectsHTTP(t *testing.T) {
+	st := testenv.NewStore(t)
+	if _, err := demo.Load(context.Background(), st, testenv.Monday, 7); err != nil {
+		t.Fatal(err)
+	}
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	redirectAddr := free.Addr().String()
+	free.Close()
+	cfg := config.Default()
+	cfg.DataDir, cfg.TLSCertFile, cfg.RedirectHTTP = t.TempDir(), "auto", redirectAddr
+	srv, err := server.New(cfg, st, clock.NewFake(testenv.Monday), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	caFile := filepath.Join(cfg.DataDir, "tls", "ca.crt")
+	var caPEM []byte
+	for range 100 {
+		if caPEM, err = os.ReadFile(caFile); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no CA made in %s", caFile)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	base := "https://" + ln.Addr().String()
+	var resp *http.Response
+	for range 50 {
+		if resp, err = client.Get(base + "/healthz"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("HTTPS with the appliance's CA installed: %v", err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(resp.Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Errorf("no HSTS header over HTTPS")
+	}
+	resp, err = client.Get(base + "/ca.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(caPEM)+10)
+	n, _ := io.ReadFull(resp.Body, got)
+	resp.Body.Close()
+	if string(got[:n]) != string(caPEM) {
+		t.Errorf("/ca.crt does not offer the CA")
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get("http://" + redirectAddr + "/console/?x=1")
+	if err != nil {
+		t.Fatalf("plain HTTP: %v", err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 301 || !strings.HasPrefix(loc, "https://") || !strings.HasSuffix(loc, "/console/?x=1") {
+		t.Errorf("plain HTTP answers %d %q, want a redirect to HTTPS", resp.StatusCode, loc)
 	}
 }
