@@ -46,6 +46,9 @@ type Options struct {
 	MediaDir string // where uploaded images and videos are kept
 	BaseURL  string // the appliance's public URL (ticket QR codes); empty: the request's host
 	TLSDir   string // where the appliance's own CA is (tlsca), for /ca.crt
+	// Setup guards the first-boot setup of an empty appliance; nil: none.
+	Setup     *SetupCode
+	SystemDir string // where setup writes time servers and network for root to apply
 }
 
 // API holds the handlers' dependencies.
@@ -99,6 +102,8 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	v1 := e.Group("/api/v1")
 	v1.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", OpenAPI) })
 
+	v1.GET("/setup", a.setupState)
+	v1.POST("/setup", a.runSetup)
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/logout", a.logout)
 	v1.GET("/auth/me", a.me, a.allow(staff...))

@@ -48,6 +48,8 @@ func TestRoleMatrix(t *testing.T) {
 		{route: "GET /api/v1/openapi.yaml", allowed: everyone},
 
 		{route: "POST /api/v1/auth/login", allowed: everyone, body: map[string]any{}},
+		{route: "GET /api/v1/setup", allowed: everyone},
+		{route: "POST /api/v1/setup", allowed: everyone, body: map[string]any{}},
 		{route: "POST /api/v1/auth/logout", allowed: everyone, fresh: true},
 		{route: "GET /api/v1/auth/me", allowed: staff},
 

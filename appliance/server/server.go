@@ -45,6 +45,7 @@ type Server struct {
 	Handler http.Handler
 	Live    *live.Live
 	Hub     *realtime.Hub
+	Setup   *api.SetupCode // first-boot setup, when the database was empty
 	log     *slog.Logger
 }
 
@@ -83,12 +84,29 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "avanti_websocket_slow_drops_total",
 			Help: "WebSocket clients dropped because they could not keep up."}, func() float64 { return float64(hub.Stats().SlowDrops) }),
 	)
+	// An empty database is a new appliance: first-boot setup, guarded by a
+	// code shown on the VM's console (agetty shows /etc/issue.d/*.issue;
+	// provisioning links avanti.issue to the service's runtime directory).
+	var setup *api.SetupCode
+	if empty, err := st.Empty(context.Background()); err != nil {
+		return nil, err
+	} else if empty {
+		files := []string{filepath.Join(cfg.DataDir, "setup-code")}
+		if rt := os.Getenv("RUNTIME_DIRECTORY"); rt != "" {
+			files = append(files, filepath.Join(rt, "setup.issue"))
+		}
+		if setup, err = api.NewSetupCode(files...); err != nil {
+			return nil, err
+		}
+		log.Warn("first-boot setup: open /console/setup with the code shown on the console", "code_file", files[0])
+	}
 	e := api.New(nil, api.Options{
 		Store: st, Clock: clk, Metrics: m, Logger: log, Version: Version,
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax, Directory: &cfg.Directory},
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
 		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: filepath.Join(cfg.DataDir, "tls"),
+		Setup: setup, SystemDir: filepath.Join(cfg.DataDir, "system"),
 	})
 	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
 	if err != nil {
@@ -102,7 +120,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		e.GET(prefix, func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, prefix+"/") })
 		e.Any(prefix+"/*", echo.WrapHandler(http.StripPrefix(prefix+"/", h)))
 	}
-	return &Server{Store: st, Clock: clk, Config: cfg, Handler: e, Live: lv, Hub: hub, log: log}, nil
+	return &Server{Store: st, Clock: clk, Config: cfg, Handler: e, Live: lv, Hub: hub, Setup: setup, log: log}, nil
 }
 
 var (

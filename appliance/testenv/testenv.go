@@ -121,6 +121,8 @@ type Options struct {
 	Mounts server.Mounts
 	// Directory is an LDAP directory staff sign in with (slapdtest).
 	Directory *directory.Config
+	// Empty starts a new appliance: no demo data, first-boot setup.
+	Empty bool
 }
 
 // NewServer starts the appliance on loopback over a fresh database with
@@ -135,9 +137,12 @@ func NewServer(t testing.TB, opt Options) *Env {
 	}
 	st := NewStore(t)
 	clk := clock.NewFake(opt.Now)
-	d, err := demo.Load(context.Background(), st, clk.Now(), opt.HorizonDays)
-	if err != nil {
-		t.Fatalf("load demo data: %v", err)
+	var d demo.Data
+	if !opt.Empty {
+		var err error
+		if d, err = demo.Load(context.Background(), st, clk.Now(), opt.HorizonDays); err != nil {
+			t.Fatalf("load demo data: %v", err)
+		}
 	}
 	cfg := config.Default()
 	cfg.HorizonDays = opt.HorizonDays

@@ -46,7 +46,7 @@ func root() *cobra.Command {
 	user.AddCommand(userAdd())
 	device := &cobra.Command{Use: "device", Short: "Manage totems and displays"}
 	device.AddCommand(deviceAdd(), devicePair())
-	cmd.AddCommand(serve(), migrate(), demoCmd(), user, device, version())
+	cmd.AddCommand(serve(), migrate(), demoCmd(), setupCmd(), user, device, version())
 	return cmd
 }
 
@@ -218,6 +218,55 @@ func userAdd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "display name")
 	cmd.Flags().StringVar(&password, "password", "", "password (at least 10 characters); generated if empty")
 	cmd.MarkFlagRequired("username")
+	return cmd
+}
+
+// setupCmd does the first-boot setup without a browser, for automated
+// installs (a cloud-init NoCloud seed runs it).
+func setupCmd() *cobra.Command {
+	var owner, site, address, tz, username, passwordFile string
+	cmd := &cobra.Command{
+		Use:   "setup",
+		Short: "First-boot setup without the browser: organisation, site and administrator",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, _, err := setup(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			if err := st.Migrate(ctx); err != nil {
+				return err
+			}
+			pw, err := os.ReadFile(passwordFile)
+			if err != nil {
+				return fmt.Errorf("admin password file: %w", err)
+			}
+			password := strings.TrimRight(string(pw), "\r\n")
+			if err := auth.CheckPasswordRules(password); err != nil {
+				return describe(err)
+			}
+			hash, err := auth.HashPassword(password)
+			if err != nil {
+				return err
+			}
+			u, err := st.Initialise(ctx, store.Initial{OwnerName: owner, SiteName: site, Address: address, Timezone: tz,
+				AdminUsername: username, PasswordHash: hash}, time.Now().UTC())
+			if err != nil {
+				return describe(err)
+			}
+			fmt.Printf("set up: organisation %q, administrator %q\n", owner, u.Username)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&owner, "owner", "", "the organisation, e.g. \"COMUNE DI CREMA\" (required)")
+	cmd.Flags().StringVar(&site, "site", "Municipio", "the first site's name")
+	cmd.Flags().StringVar(&address, "address", "", "the site's address")
+	cmd.Flags().StringVar(&tz, "timezone", "Europe/Rome", "the site's time zone")
+	cmd.Flags().StringVar(&username, "admin", "admin", "the administrator's username")
+	cmd.Flags().StringVar(&passwordFile, "admin-password-file", "", "a file holding the administrator's password (required; never on the command line)")
+	cmd.MarkFlagRequired("owner")
+	cmd.MarkFlagRequired("admin-password-file")
 	return cmd
 }
 
