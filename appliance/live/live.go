@@ -292,7 +292,12 @@ func (l *Live) ServeKiosk(w http.ResponseWriter, r *http.Request, d store.Device
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"version": l.opt.Version, "server_time": l.now().UTC(), "kiosk": dev, "services": services}, nil
+		loc, err := l.ownerLocation(ctx, dev)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"version": l.opt.Version, "server_time": l.now().UTC(), "time_zone": loc.String(),
+			"kiosk": dev, "services": services}, nil
 	})
 }
 
