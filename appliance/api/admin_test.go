@@ -341,6 +341,24 @@ func TestTheDeskAppGetsReasonsUpcomingTicketsAndStatistics(t *testing.T) {
 		t.Errorf("pause reasons %+v", reasons)
 	}
 	who[operator].Do("POST", fmt.Sprintf("/api/v1/desks/%d/call-next", desk), nil)
+	// After a reload the desk still says why this ticket was called.
+	var cur struct {
+		Current struct {
+			Reason map[string]any `json:"reason"`
+		} `json:"current_ticket"`
+	}
+	who[operator].JSON("GET", fmt.Sprintf("/api/v1/desks/%d", desk), nil, &cur)
+	if cur.Current.Reason["rule"] == nil {
+		t.Errorf("the current ticket carries no reason: %+v", cur)
+	}
+	var me struct {
+		ServerTime string `json:"server_time"`
+		TimeZone   string `json:"time_zone"`
+	}
+	who[operator].JSON("GET", "/api/v1/auth/me", nil, &me)
+	if !strings.HasPrefix(me.ServerTime, "2026-11-23T08:00") || me.TimeZone != "Europe/Rome" {
+		t.Errorf("me: server time %q zone %q, want the appliance's", me.ServerTime, me.TimeZone)
+	}
 	who[operator].Do("POST", fmt.Sprintf("/api/v1/desks/%d/no-show", desk), nil)
 	var stats struct {
 		Services []struct {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,6 +25,8 @@ type meResponse struct {
 	Source      string  `json:"source"`
 	ServiceIDs  []int64 `json:"service_ids"`
 	CSRFToken   string  `json:"csrf_token"`
+	ServerTime  string  `json:"server_time"`
+	TimeZone    string  `json:"time_zone"`
 }
 
 // meOf is the signed-in user as the console needs it: with where the
@@ -33,8 +36,13 @@ func (a *API) meOf(ctx context.Context, p auth.Principal) (meResponse, error) {
 	if err != nil {
 		return meResponse{}, err
 	}
+	tz := "Europe/Rome"
+	if _, site, err := a.st.SiteOf(ctx, p.User.OwnerID); err == nil && site.Timezone != "" {
+		tz = site.Timezone
+	}
 	return meResponse{ID: p.User.ID, Username: p.User.Username, DisplayName: p.User.DisplayName, Role: p.User.Role,
-		OwnerID: p.User.OwnerID, Source: info.Source, ServiceIDs: info.ServiceIDs, CSRFToken: p.CSRF}, nil
+		OwnerID: p.User.OwnerID, Source: info.Source, ServiceIDs: info.ServiceIDs, CSRFToken: p.CSRF,
+		ServerTime: a.now().UTC().Format(time.RFC3339), TimeZone: tz}, nil
 }
 
 func (a *API) login(c echo.Context) error {

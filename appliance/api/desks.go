@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -26,8 +27,9 @@ type deskView struct {
 // data the citizen gave.
 type currentTicket struct {
 	ticketView
-	Citizen *store.Citizen `json:"citizen,omitempty"`
-	Note    string         `json:"note,omitempty"`
+	Citizen *store.Citizen  `json:"citizen,omitempty"`
+	Note    string          `json:"note,omitempty"`
+	Reason  json.RawMessage `json:"reason,omitempty"` // why it was called: shown again after a reload
 }
 
 func (a *API) deskView(ctx context.Context, d store.Desk) (deskView, error) {
@@ -55,6 +57,11 @@ func (a *API) current(ctx context.Context, t store.Ticket) (currentTicket, error
 		return currentTicket{}, err
 	}
 	cur := currentTicket{ticketView: tv, Note: t.Note}
+	if t.Status == store.StatusCalled || t.Status == store.StatusServing {
+		if cur.Reason, err = a.st.LastCallReason(ctx, t.ID); err != nil {
+			return currentTicket{}, err
+		}
+	}
 	if !t.Citizen.Empty() {
 		c := t.Citizen
 		cur.Citizen = &c

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -210,25 +211,24 @@ func (b agendaBody) toAgenda() (agenda.Agenda, error) {
 	}
 	for i, r := range b.Ranges {
 		if r.Weekday < 0 || r.Weekday > 6 {
-			return a, fault.Field("ranges.weekday", "invalid_weekday", "weekday must be 0 (Sunday) to 6 (Saturday)")
+			return a, fault.Field(fmt.Sprintf("ranges[%d].weekday", i), "invalid_weekday", "weekday must be 0 (Sunday) to 6 (Saturday)")
 		}
-		start, err := parseClock("ranges.start", r.Start, false)
+		start, err := parseClock(fmt.Sprintf("ranges[%d].start", i), r.Start, false)
 		if err != nil {
 			return a, err
 		}
-		end, err := parseClock("ranges.end", r.End, false)
+		end, err := parseClock(fmt.Sprintf("ranges[%d].end", i), r.End, false)
 		if err != nil {
 			return a, err
 		}
-		_ = i
 		a.Ranges = append(a.Ranges, agenda.Range{Weekday: time.Weekday(r.Weekday), Start: start, End: end, SlotMinutes: r.SlotMinutes, Places: r.Places})
 	}
-	for _, e := range b.Exceptions {
-		start, err := parseClock("exceptions.start", e.Start, true)
+	for i, e := range b.Exceptions {
+		start, err := parseClock(fmt.Sprintf("exceptions[%d].start", i), e.Start, true)
 		if err != nil {
 			return a, err
 		}
-		end, err := parseClock("exceptions.end", e.End, true)
+		end, err := parseClock(fmt.Sprintf("exceptions[%d].end", i), e.End, true)
 		if err != nil {
 			return a, err
 		}

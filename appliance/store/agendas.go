@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,7 +20,7 @@ func (s *Store) SaveAgenda(ctx context.Context, serviceID int64, name string, a 
 		return 0, fault.Field("name", "invalid_name", "the agenda's name is at most 200 characters")
 	}
 	if err := a.Validate(); err != nil {
-		return 0, fault.Field("agenda", "invalid_agenda", err.Error())
+		return 0, agendaFault(err)
 	}
 	id := a.ID
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -373,7 +374,7 @@ func (s *Store) PreviewAgenda(ctx context.Context, serviceID int64, ag agenda.Ag
 		return Preview{}, err
 	}
 	if err := ag.Validate(); err != nil {
-		return Preview{}, fault.Field("agenda", "invalid_agenda", err.Error())
+		return Preview{}, agendaFault(err)
 	}
 	replaced := false
 	for i := range agendas {
@@ -427,4 +428,34 @@ func (s *Store) PreviewAgenda(ctx context.Context, serviceID int64, ag agenda.Ag
 		}
 	}
 	return p, nil
+}
+
+// agendaFault turns an agenda's problems into one error whose field is the
+// first problem's exact path ("ranges[2].end"), every problem listed in
+// details.problems, so a form can mark each input.
+func agendaFault(err error) error {
+	var problems []map[string]string
+	field := "agenda"
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *agenda.FieldError
+		if errors.As(e, &fe) {
+			if len(problems) == 0 {
+				field = fe.Field
+			}
+			problems = append(problems, map[string]string{"field": fe.Field, "problem": fe.Problem})
+		}
+	}
+	walk(err)
+	f := fault.Field(field, "invalid_agenda", err.Error())
+	if len(problems) > 0 {
+		return f.With("problems", problems)
+	}
+	return f
 }

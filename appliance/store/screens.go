@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -212,4 +213,14 @@ func punctualityOf(open bool, calls int, avgDelaySec float64) ServicePunctuality
 		return ServicePunctuality{State: "on_time", DelayMin: max(delay, 0), Label: "in orario"}
 	}
 	return ServicePunctuality{State: "late", DelayMin: delay, Label: fmt.Sprintf("ritardo %d min", delay)}
+}
+
+// LastCallReason is why the engine last called a ticket (nil if never).
+func (s *Store) LastCallReason(ctx context.Context, ticketID int64) (json.RawMessage, error) {
+	var r []byte
+	err := s.db.QueryRowContext(ctx, `SELECT reason FROM calls WHERE ticket_id = ? AND kind = 'call' ORDER BY id DESC LIMIT 1`, ticketID).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return r, wrap("call reason", err)
 }

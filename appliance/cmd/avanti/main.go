@@ -24,6 +24,7 @@ import (
 	"avanti/appliance/fault"
 	"avanti/appliance/server"
 	"avanti/appliance/store"
+	"avanti/console"
 	"avanti/kiosk"
 	"avanti/signage"
 )
@@ -90,7 +91,7 @@ func serve() *cobra.Command {
 				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 			}
 			log.Info("avanti serving", "url", cfg.PublicURL(), "version", server.Version, "api", cfg.PublicURL()+"/api/v1/openapi.yaml")
-			srv, err := server.New(cfg, st, nil, log, server.Mounts{"/display/": signage.Handler(), "/kiosk/": kiosk.Handler()})
+			srv, err := server.New(cfg, st, nil, log, server.Mounts{"/display/": signage.Handler(), "/kiosk/": kiosk.Handler(), "/console/": console.Handler()})
 			if err != nil {
 				return err
 			}
@@ -162,6 +163,7 @@ func demoCmd() *cobra.Command {
 				"api":     cfg.PublicURL() + "/api/v1/openapi.yaml",
 				"display": cfg.PublicURL() + "/display/?token=" + d.Credentials.DisplayToken,
 				"kiosk":   cfg.PublicURL() + "/kiosk/?token=" + d.Credentials.KioskToken,
+				"console": cfg.PublicURL() + "/console/",
 			}
 			b, _ := json.MarshalIndent(d.Credentials, "", "  ")
 			if err := os.MkdirAll(filepath.Dir(cfg.Credentials), 0o700); err != nil {

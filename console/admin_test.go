@@ -1,0 +1,311 @@
+package console_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// An admin creates a service (a refused form keeps what was typed and says
+// what is wrong next to each field), gives it an agenda, looks at the slots
+// it makes before saving, saves, and the totem offers the service with its
+// first free time.
+func TestAdminCreatesServiceAndAgendaThenTheKioskOffersIt(t *testing.T) {
+	t.Parallel()
+	env := newAppliance(t)
+	cr := env.Demo.Credentials
+	b := signIn(t, env, cr.Admin, "services")
+
+	b.click("#service-new")
+	b.fill("#svc-name", "Edilizia privata")
+	b.fill("#svc-prefix", "E1")
+	b.fill("#svc-target", "")
+	b.fill("#svc-notes", "Portare la planimetria dell'immobile.")
+	b.click("#service-form button[type=submit]")
+	b.waitFor("the errors next to the fields", `document.querySelectorAll("#service-form [aria-invalid=true]").length === 2`, 5*time.Second)
+	errs := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("#service-form [aria-invalid=true]")].map(f => [f.name, document.getElementById(f.getAttribute("aria-describedby").split(" ").pop()).textContent]))`)
+	if errs["prefix"] != "Da 1 a 3 lettere maiuscole (A–Z)." || errs["target_wait_min"] != "Campo obbligatorio." {
+		t.Errorf("errors: %v", errs)
+	}
+	if got := eval[string](b, `document.activeElement.name`); got != "prefix" {
+		t.Errorf("the focus is on %q, want the first wrong field", got)
+	}
+	if got := eval[string](b, `document.getElementById("svc-notes").value + "|" + document.getElementById("svc-name").value`); got != "Portare la planimetria dell'immobile.|Edilizia privata" {
+		t.Errorf("what was typed: %q", got)
+	}
+	b.screenshot("console-services-errors")
+	b.fill("#svc-prefix", "E")
+	b.fill("#svc-target", "20")
+	// The appliance checks too: a prefix another service has is refused
+	// next to the field.
+	b.fill("#svc-prefix", "A")
+	b.click("#service-form button[type=submit]")
+	b.waitFor("the appliance's refusal", `document.querySelectorAll("#service-form [aria-invalid=true]").length > 0 || [...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`, 5*time.Second)
+	if eval[bool](b, `[...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`) {
+		t.Log("the appliance accepts a second service with prefix A (codes are per service)")
+		b.click(`#service-table tr:last-child button`)
+	}
+	b.fill("#svc-prefix", "E")
+	b.click("#service-form button[type=submit]")
+	b.waitFor("the service in the list", `[...document.querySelectorAll("#service-table tr")].some(tr => tr.textContent.includes("Edilizia privata") && tr.textContent.startsWith("E"))`, 5*time.Second)
+	id := eval[float64](b, `Number([...document.querySelectorAll("#service-table tr")].find(tr => tr.textContent.includes("Edilizia privata") && tr.textContent.startsWith("E")).dataset.id)`)
+
+	// Its agenda: Monday 09:00–17:00 in 20-minute places, Tuesday morning,
+	// closed on Tuesday 24 November.
+	b.open(fmt.Sprintf("%s/console/agendas?service=%d", env.URL, int64(id)))
+	if st := b.ready(); st != "ready" {
+		t.Fatalf("agendas: %s", st)
+	}
+	b.fill("#ag-name", "Orario Edilizia")
+	b.fill("#ag-from", "2026-11-23")
+	b.fill(`[name="ranges[0].weekday"]`, "1")
+	b.fill(`[name="ranges[0].start"]`, "09:00")
+	b.fill(`[name="ranges[0].end"]`, "17:00")
+	b.fill(`[name="ranges[0].slot_minutes"]`, "20")
+	b.fill(`[name="ranges[0].places"]`, "2")
+	b.click("#range-add")
+	if got := eval[string](b, `document.querySelector('[name="ranges[1].weekday"]').value`); got != "2" {
+		t.Errorf("a new row starts on weekday %s, want the day after (2, Tuesday)", got)
+	}
+	b.fill(`[name="ranges[1].start"]`, "08:30")
+	b.fill(`[name="ranges[1].end"]`, "08:00")
+	b.fill(`[name="ranges[1].slot_minutes"]`, "15")
+	b.fill(`[name="ranges[1].places"]`, "1")
+	b.click("#exception-add")
+	b.fill(`[name="exceptions[0].day"]`, "2026-11-24")
+	if !eval[bool](b, `document.getElementById("agenda-save").disabled`) {
+		t.Error("the agenda can be saved before its preview")
+	}
+	// An end before the start is said on its row.
+	b.click("#agenda-preview")
+	b.waitFor("the error on the second row", `document.querySelector('[name="ranges[1].end"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	if got := eval[string](b, `document.activeElement.name`); got != "ranges[1].end" {
+		t.Errorf("the focus is on %q, want the wrong field", got)
+	}
+	b.fill(`[name="ranges[1].end"]`, "12:30")
+	b.click("#agenda-preview")
+	b.waitFor("the preview", `!document.getElementById("agenda-preview-out").hidden && document.querySelectorAll("#preview-table tbody tr").length > 0 && !document.getElementById("agenda-save").disabled`, 10*time.Second)
+	days := eval[map[string]float64](b, `Object.fromEntries([...document.querySelectorAll("#preview-table tbody tr")].map(tr => [tr.dataset.date, Number(tr.dataset.slots)]))`)
+	if days["2026-11-23"] == 0 || days["2026-11-24"] != 0 || days["2026-11-30"] != 24 || days["2026-12-01"] != 16 {
+		t.Errorf("preview days: %v", days)
+	}
+	b.screenshot("console-agendas-preview")
+	// A change after the preview needs a new preview.
+	b.fill(`[name="ranges[1].places"]`, "2")
+	if !eval[bool](b, `document.getElementById("agenda-save").disabled`) {
+		t.Error("the agenda can be saved although it changed after its preview")
+	}
+	b.fill(`[name="ranges[1].places"]`, "1")
+	b.click("#agenda-preview")
+	b.waitFor("the preview again", `!document.getElementById("agenda-save").disabled`, 10*time.Second)
+	b.click("#agenda-save")
+	b.waitFor("the agenda saved", `document.getElementById("agenda-result").textContent.startsWith("Agenda salvata") && document.querySelectorAll("#agenda-table tbody tr").length === 1`, 10*time.Second)
+
+	// The totem offers it, with its first free place today.
+	kiosk := env.Device(t, cr.KioskToken)
+	var k struct {
+		Services []struct {
+			ID         int64  `json:"id"`
+			Name       string `json:"name"`
+			State      string `json:"state"`
+			FirstToday *struct {
+				Start time.Time `json:"start"`
+			} `json:"first_today"`
+		} `json:"services"`
+	}
+	if st := kiosk.JSON("GET", "/api/v1/kiosk", nil, &k); st != 200 {
+		t.Fatalf("kiosk: %d", st)
+	}
+	found := false
+	for _, s := range k.Services {
+		if s.ID == int64(id) {
+			found = true
+			if s.Name != "Edilizia privata" || s.State != "open" || s.FirstToday == nil {
+				t.Errorf("the new service at the totem: %+v", s)
+			} else if at := s.FirstToday.Start.In(time.Local); at.Before(env.Clock.Now().Add(-20 * time.Minute)) {
+				t.Errorf("its first place %v is before now %v", at, env.Clock.Now())
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the totem does not offer the new service: %+v", k.Services)
+	}
+}
+
+// The work plan of a day: a citizen booked by phone appears with their
+// contact data, a slot is closed, and the CSV and XLSX downloads have the
+// same rows.
+func TestWorkPlanBooksByPhoneAndExportsCSVAndXLSX(t *testing.T) {
+	t.Parallel()
+	env := newAppliance(t)
+	cr := env.Demo.Credentials
+	registry := env.Demo.Services["A"]
+	walkIns(t, env, registry, 1)
+	b := signIn(t, env, cr.Backoffice, fmt.Sprintf("workplan?service=%d&date=2026-11-23", registry))
+	b.waitFor("the day's slots", `document.querySelectorAll("#wp-slots tbody tr").length > 0`, 10*time.Second)
+
+	// Book by phone: a wrong phone number is said next to the field. (The
+	// appliance keeps the number without spaces.)
+	b.fill("#book-start", eval[string](b, `[...document.getElementById("book-start").options].find(o => o.value && o.value.includes("T10:"))?.value || ""`))
+	b.fill("#book-first", "Mario")
+	b.fill("#book-last", "Rossi")
+	b.fill("#book-phone", "33x")
+	b.fill("#book-email", "mario.rossi@example.it")
+	b.click("#wp-book button[type=submit]")
+	b.waitFor("the phone error", `document.getElementById("book-phone").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.fill("#book-phone", "333 1234567")
+	b.click("#wp-book button[type=submit]")
+	b.waitFor("the booking", `document.getElementById("wp-booked").textContent.startsWith("Prenotato")`, 10*time.Second)
+	b.waitFor("the booking in the plan", `[...document.querySelectorAll("#wp-tickets tbody tr")].some(tr => tr.textContent.includes("Rossi") && tr.textContent.includes("3331234567"))`, 5*time.Second)
+
+	// The 10:00 slot cannot have fewer places than it has bookings; more it can.
+	slot := eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr")].find(tr => tr.querySelector("th").textContent.startsWith("10:00")).dataset.id)`)
+	capacity := fmt.Sprintf(`#slot-%d-capacity`, int64(slot))
+	b.fill(capacity, "0")
+	b.click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
+	b.waitFor("the refusal next to the places", fmt.Sprintf(`document.querySelector(%s).getAttribute("aria-invalid") === "true"`, js(capacity)), 5*time.Second)
+	if got := eval[string](b, fmt.Sprintf(`document.querySelector(%s).closest("form").querySelector(".field-error").textContent`, js(capacity))); got != "Non si può scendere sotto i posti già prenotati." {
+		t.Errorf("capacity below booked: %q", got)
+	}
+	b.fill(capacity, "4")
+	b.click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
+	b.waitFor("the places changed", fmt.Sprintf(`document.querySelector(%s).value === "4" && !document.querySelector(%s).getAttribute("aria-invalid")`, js(capacity), js(capacity)), 5*time.Second)
+
+	// Close the last slot of the morning.
+	last := eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr[data-open=true]")].pop().dataset.id)`)
+	b.click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] td.no-print button`, int64(last)))
+	b.waitFor("the slot closed", fmt.Sprintf(`document.querySelector('#wp-slots tr[data-id="%d"]').dataset.open === "false"`, int64(last)), 5*time.Second)
+	b.screenshot("console-workplan-day")
+	// The print layout: no menu, no forms.
+	if err := emulatePrint(b); err != nil {
+		t.Fatal(err)
+	}
+	if eval[bool](b, `getComputedStyle(document.querySelector("header.top")).display !== "none" || getComputedStyle(document.getElementById("wp-book").closest("section")).display !== "none"`) {
+		t.Error("the print layout shows the menu or the booking form")
+	}
+	b.screenshot("console-workplan-print")
+	if err := emulateScreen(b); err != nil {
+		t.Fatal(err)
+	}
+
+	rows := eval[[][]string](b, `[...document.querySelectorAll("#wp-tickets tbody tr")].map(tr => [...tr.cells].map(c => c.textContent))`)
+	csvURL := eval[string](b, `document.getElementById("wp-csv").href`)
+	xlsxURL := eval[string](b, `document.getElementById("wp-xlsx").href`)
+	back := staff(t, env, cr.Backoffice)
+	get := func(url string) []byte {
+		t.Helper()
+		path := strings.TrimPrefix(url, env.URL)
+		resp, raw := back.Send("GET", path, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, raw)
+		}
+		if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") {
+			t.Errorf("%s: Content-Disposition %q", path, cd)
+		}
+		return raw
+	}
+	raw := get(csvURL)
+	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
+	cr2 := csv.NewReader(bytes.NewReader(raw))
+	if first, _, _ := bytes.Cut(raw, []byte("\n")); bytes.Count(first, []byte(";")) > bytes.Count(first, []byte(",")) {
+		cr2.Comma = ';' // as Excel in Italy reads it
+	}
+	rec, err := cr2.ReadAll()
+	if err != nil {
+		t.Fatalf("CSV: %v\n%s", err, raw)
+	}
+	xf, err := excelize.OpenReader(bytes.NewReader(get(xlsxURL)))
+	if err != nil {
+		t.Fatalf("XLSX: %v", err)
+	}
+	defer xf.Close()
+	sheet := xf.GetSheetList()[0]
+	xrows, err := xf.GetRows(sheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) != len(rows)+1 || len(xrows) != len(rows)+1 {
+		t.Fatalf("rows: page %d, CSV %d, XLSX %d (with the header)", len(rows), len(rec), len(xrows))
+	}
+	for _, file := range []struct {
+		name string
+		rows [][]string
+	}{{"CSV", rec}, {"XLSX", xrows}} {
+		head := strings.Join(file.rows[0], ",")
+		if !strings.Contains(head, "Codice") || !strings.Contains(head, "Telefono") {
+			t.Errorf("%s header: %s", file.name, head)
+		}
+		found := false
+		for i, r := range file.rows[1:] {
+			if r[0] != rows[i][0] {
+				t.Errorf("%s row %d: code %q, the page %q", file.name, i+1, r[0], rows[i][0])
+			}
+			line := strings.Join(r, ",")
+			if strings.Contains(line, "Rossi") && strings.Contains(line, "Mario") && strings.Contains(line, "3331234567") && strings.Contains(line, "mario.rossi@example.it") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: the phone booking is missing: %v", file.name, file.rows)
+		}
+	}
+	// The page's columns are the export's.
+	head := eval[[]string](b, `[...document.querySelectorAll("#wp-tickets thead th")].map(th => th.textContent)`)
+	if len(head) != len(rec[0]) {
+		t.Errorf("the page has %d columns %v, the export %d %v", len(head), head, len(rec[0]), rec[0])
+	}
+}
+
+var _ = io.EOF
+var _ = http.MethodGet
+
+// The organisation: a local holiday for the site and a new desk.
+func TestAdminEditsTheOrganisation(t *testing.T) {
+	t.Parallel()
+	env := newAppliance(t)
+	cr := env.Demo.Credentials
+	b := signIn(t, env, cr.Admin, "org")
+	b.waitFor("the organisation", `document.querySelectorAll("#sites-table tbody tr").length === 1 && document.getElementById("owner-name").value === "COMUNE DI CREMA"`, 5*time.Second)
+	b.click("#sites-table tbody tr button")
+	b.waitFor("the site in the form", `document.getElementById("site-name").value === "Palazzo Comunale"`, 5*time.Second)
+	b.click("#holiday-add")
+	b.fill(`[name="holidays[1].name"]`, "Fiera di Crema")
+	b.click("#site-form button[type=submit]")
+	b.waitFor("the missing date", `document.querySelector('[name="holidays[1].date"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.fill(`[name="holidays[1].date"]`, "2026-09-14")
+	b.click("#site-form button[type=submit]")
+	b.waitFor("the holiday saved", `document.querySelector("#sites-table tbody tr").textContent.includes("Fiera di Crema")`, 5*time.Second)
+
+	b.fill("#desk-room", fmt.Sprint(env.Demo.RoomIDs[1]))
+	b.fill("#desk-name", "Ufficio tributi")
+	b.fill("#desk-number", "6")
+	b.click("#desk-form button[type=submit]")
+	b.waitFor("the new desk", `[...document.querySelectorAll("#desks-table tbody th")].some(th => th.textContent === "Ufficio tributi")`, 5*time.Second)
+	b.screenshot("console-org-edited")
+
+	var org struct {
+		Sites []struct {
+			Holidays []struct{ Date, Name string } `json:"holidays"`
+		} `json:"sites"`
+		Desks []struct {
+			Name, Number string
+			RoomID       int64 `json:"room_id"`
+		} `json:"desks"`
+	}
+	staff(t, env, cr.Admin).JSON("GET", "/api/v1/org", nil, &org)
+	holidays := fmt.Sprint(org.Sites[0].Holidays)
+	if !strings.Contains(holidays, "2026-09-14 Fiera di Crema") {
+		t.Errorf("holidays: %s", holidays)
+	}
+	last := org.Desks[len(org.Desks)-1]
+	if last.Name != "Ufficio tributi" || last.Number != "6" || last.RoomID != env.Demo.RoomIDs[1] {
+		t.Errorf("desks: %+v", org.Desks)
+	}
+}

@@ -1,0 +1,262 @@
+// Package console is the face staff use all day from any browser on the
+// municipal network: the sign-in page, the operator's desk app, the
+// supervisor's live view and the admin console (organisation, services,
+// agendas, work plans, users, devices, playlists, audit log, statistics).
+// Its pages and assets are embedded in the binary; it talks to the
+// appliance only over HTTP and /ws/desk, as docs/console.md describes.
+//
+// Mount Handler at /console/ (with or without stripping the prefix). Every
+// page is its own URL (/console/desk, /console/services, …, Pages lists
+// them); the pages are the same for everyone, and each asks the API who is
+// signed in: an anonymous visitor is sent to /console/login, a role the page
+// is not for sees "non autorizzato". The API enforces the same rules.
+//
+// Pages are rendered once per language (Italian, the default, and English,
+// chosen by the avanti_lang cookie). Assets are under a/<hash of every
+// asset>/, cached for a year, so a new build is never mixed with an old one.
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// files are the page templates and static/, the pages' modules, styles
+// and the i18n catalogue; static/vendor/ also holds the font scripts/assets
+// copies from npm, when it has run.
+//
+//go:embed layout.html pages static
+var files embed.FS
+
+// Roles of the staff, as the API names them.
+const (
+	Admin      = "admin"
+	Backoffice = "backoffice"
+	Operator   = "operator"
+)
+
+// Page is one page of the console: its path under the mount point and the
+// roles it is for (none: anyone, signed in or not).
+type Page struct {
+	Path  string // "" is the home page
+	Name  string // template and module name
+	Roles []string
+	Menu  bool // listed in the navigation
+}
+
+var everyone = []string{Admin, Backoffice, Operator}
+
+var pages = []Page{
+	{Path: "", Name: "home", Roles: everyone},
+	{Path: "login", Name: "login"},
+	{Path: "desk", Name: "desk", Roles: []string{Admin, Operator}, Menu: true},
+	{Path: "supervisor", Name: "supervisor", Roles: []string{Admin, Backoffice}, Menu: true},
+	{Path: "workplan", Name: "workplan", Roles: []string{Admin, Backoffice}, Menu: true},
+	{Path: "agendas", Name: "agendas", Roles: []string{Admin, Backoffice}, Menu: true},
+	{Path: "stats", Name: "stats", Roles: []string{Admin, Backoffice}, Menu: true},
+	{Path: "org", Name: "org", Roles: []string{Admin}, Menu: true},
+	{Path: "services", Name: "services", Roles: []string{Admin}, Menu: true},
+	{Path: "users", Name: "users", Roles: []string{Admin}, Menu: true},
+	{Path: "devices", Name: "devices", Roles: []string{Admin}, Menu: true},
+	{Path: "playlists", Name: "playlists", Roles: []string{Admin}, Menu: true},
+	{Path: "audit", Name: "audit", Roles: []string{Admin}, Menu: true},
+	{Path: "account", Name: "account", Roles: everyone},
+}
+
+// Pages are the console's pages, for tests and documentation.
+func Pages() []Page { return append([]Page(nil), pages...) }
+
+// Languages the console speaks; the first is the default.
+var Languages = []string{"it", "en"}
+
+const langCookie = "avanti_lang"
+
+var (
+	once  sync.Once
+	built *site
+)
+
+// site is every page rendered once per language and the assets they refer to.
+type site struct {
+	version string
+	pages   map[string]map[string][]byte // lang → path → page
+	assets  fs.FS
+}
+
+// Version is a hash of the embedded pages and assets: it changes with every
+// change to them.
+func Version() string { return load().version }
+
+// Handler serves the console's pages and their assets.
+func Handler() http.Handler {
+	s := load()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		// Stripped of "/console/" the path is "", "desk" or "a/…";
+		// stripped of "/console" only, it starts with a slash.
+		p := strings.TrimPrefix(r.URL.Path, "/")
+		if rest, ok := strings.CutPrefix(p, "a/"); ok {
+			s.serveAsset(w, r, rest)
+			return
+		}
+		lang := Languages[0]
+		if ck, err := r.Cookie(langCookie); err == nil {
+			if _, ok := s.pages[ck.Value]; ok {
+				lang = ck.Value
+			}
+		}
+		page, ok := s.pages[lang][p]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Vary", "Cookie")
+		h.Set("ETag", `"`+s.version+"-"+lang+`"`)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		// Everything comes from the appliance itself: no CDN, no outside URL;
+		// no other site may frame the console (clickjacking).
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "+
+			"connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "+
+			"form-action 'self'; frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(page))
+	})
+}
+
+// serveAsset serves rest = "<version>/<file>"; an old version's asset is a
+// 404 rather than today's file under yesterday's name.
+func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, rest string) {
+	version, name, ok := strings.Cut(rest, "/")
+	if !ok || version != s.version || name == "" || !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	data, err := fs.ReadFile(s.assets, name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	switch path.Ext(name) {
+	case ".js":
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+	case ".json":
+		h.Set("Content-Type", "application/json")
+	}
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+}
+
+// Catalogue is the i18n catalogue: language → key → text. Pages use it in
+// their templates ({{t "key"}}) and the modules through the copy of it
+// each page carries.
+func Catalogue() map[string]map[string]string {
+	raw, err := fs.ReadFile(files, "static/i18n.json")
+	if err != nil {
+		panic(err)
+	}
+	var c map[string]map[string]string
+	if err := json.Unmarshal(raw, &c); err != nil {
+		panic(fmt.Sprintf("console: static/i18n.json: %v", err))
+	}
+	return c
+}
+
+func load() *site {
+	once.Do(func() {
+		assets, err := fs.Sub(files, "static")
+		if err != nil {
+			panic(err)
+		}
+		version := fingerprint(files)
+		_, err = fs.Stat(assets, "vendor/fonts.css")
+		font := err == nil
+		cat := Catalogue()
+		s := &site{version: version, pages: map[string]map[string][]byte{}, assets: assets}
+		for _, lang := range Languages {
+			words := cat[lang]
+			t := func(key string) (string, error) {
+				if w, ok := words[key]; ok {
+					return w, nil
+				}
+				return "", fmt.Errorf("no %s text for %q in static/i18n.json", lang, key)
+			}
+			tpl := template.Must(template.New("").Funcs(template.FuncMap{
+				"t":    t,
+				"join": strings.Join,
+			}).ParseFS(files, "layout.html", "pages/*.html"))
+			s.pages[lang] = map[string][]byte{}
+			for _, p := range pages {
+				var b bytes.Buffer
+				// Relative asset URLs: every page is one level under the
+				// mount point, whatever the mount point is.
+				err := tpl.ExecuteTemplate(&b, "layout", map[string]any{
+					"Assets":    "a/" + version + "/",
+					"Version":   version,
+					"Font":      font,
+					"Lang":      lang,
+					"Page":      p,
+					"Pages":     pages,
+					"Main":      template.HTML(render(tpl, "page-"+p.Name, lang)),
+					"Catalogue": words,
+				})
+				if err != nil {
+					panic(fmt.Sprintf("console: page %s (%s): %v", p.Name, lang, err))
+				}
+				s.pages[lang][p.Path] = b.Bytes()
+			}
+		}
+		built = s
+	})
+	return built
+}
+
+func render(tpl *template.Template, name, lang string) string {
+	var b bytes.Buffer
+	if err := tpl.ExecuteTemplate(&b, name, map[string]any{"Lang": lang}); err != nil {
+		panic(fmt.Sprintf("console: %s (%s): %v", name, lang, err))
+	}
+	return b.String()
+}
+
+// fingerprint is a short hash of every file's name and content.
+func fingerprint(fsys fs.FS) string {
+	var names []string
+	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		data, _ := fs.ReadFile(fsys, n)
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		sum := sha256.Sum256(data)
+		h.Write(sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
