@@ -49,6 +49,11 @@ type Options struct {
 	// Setup guards the first-boot setup of an empty appliance; nil: none.
 	Setup     *SetupCode
 	SystemDir string // where setup writes time servers and network for root to apply
+	// MaintKeyDir holds the maintenance agent's key pair (its public key is
+	// shown to the admin); UpdateHistory is the update log (a file: a
+	// rollback restores the database).
+	MaintKeyDir   string
+	UpdateHistory string
 }
 
 // API holds the handlers' dependencies.
@@ -124,6 +129,10 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	v1.PUT("/users/:id", a.saveUser, admin)
 	v1.PUT("/devices/:id", a.updateDevice, admin)
 	v1.GET("/audit", a.auditLog, admin)
+	v1.GET("/maintenance", a.maintenance, admin)
+	v1.POST("/maintenance/windows", a.openWindow, admin)
+	v1.POST("/maintenance/windows/:id/close", a.closeWindow, admin)
+	v1.GET("/updates", a.updates, admin)
 	v1.GET("/stats", a.stats, planners)
 	v1.PATCH("/slots/:id", a.patchSlot, planners)
 	v1.GET("/pause-reasons", a.pauseReasons, a.allow(staff...))

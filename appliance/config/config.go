@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"avanti/appliance/directory"
+	"avanti/appliance/maint"
 )
 
 // Config is every setting of the appliance. The yaml tag is the key in the
@@ -40,8 +42,13 @@ type Config struct {
 	// Directory is the municipality's LDAP / Active Directory, set in the
 	// config file only (it has a map of groups); its bind password may
 	// also come from AVANTI_DIRECTORY_BIND_PASSWORD, never from a flag.
-	Directory      directory.Config `yaml:"directory" flag:"-"`
-	ConfigFilePath string           `yaml:"-"`
+	Directory directory.Config `yaml:"directory" flag:"-"`
+	// Maint is the remote-maintenance agent (off unless a bastion or
+	// inbound SSH is configured); Update the keys updates must be signed
+	// with. Both from the config file only.
+	Maint          maint.Config `yaml:"maint" flag:"-"`
+	Update         UpdateConfig `yaml:"update" flag:"-"`
+	ConfigFilePath string       `yaml:"-"`
 }
 
 // Default is the configuration before any file, environment or flag.
@@ -165,6 +172,28 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// UpdateConfig says which vendor keys an update bundle must be signed with.
+type UpdateConfig struct {
+	PublicKeys []string `yaml:"public_keys"` // ed25519, base64 or PEM
+	History    string   `yaml:"history"`     // default data_dir/update-history.jsonl
+}
+
+// MaintKeyDir is where the maintenance agent keeps its key pair.
+func (c Config) MaintKeyDir() string {
+	if c.Maint.KeyDir != "" {
+		return c.Maint.KeyDir
+	}
+	return filepath.Join(c.DataDir, "maint")
+}
+
+// UpdateHistoryPath is the update log.
+func (c Config) UpdateHistoryPath() string {
+	if c.Update.History != "" {
+		return c.Update.History
+	}
+	return filepath.Join(c.DataDir, "update-history.jsonl")
 }
 
 // PublicURL is where people reach the appliance.

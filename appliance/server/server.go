@@ -107,6 +107,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
 		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: filepath.Join(cfg.DataDir, "tls"),
 		Setup: setup, SystemDir: filepath.Join(cfg.DataDir, "system"),
+		MaintKeyDir: cfg.MaintKeyDir(), UpdateHistory: cfg.UpdateHistoryPath(),
 	})
 	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
 	if err != nil {

@@ -1,0 +1,65 @@
+package api_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"avanti/appliance/testenv"
+)
+
+func TestAnAdminOpensAndClosesAMaintenanceWindow(t *testing.T) {
+	env := testenv.NewServer(t, testenv.Options{})
+	who := signIn(t, env)
+	st, raw := who[admin].Do("POST", "/api/v1/maintenance/windows", map[string]any{"minutes": 60})
+	wantError(t, st, raw, 422, "reason_required", "reason")
+	st, raw = who[admin].Do("POST", "/api/v1/maintenance/windows", map[string]any{"minutes": 24 * 60, "reason": "aggiornamento"})
+	wantError(t, st, raw, 422, "invalid_duration", "minutes")
+	var w struct {
+		ID       int64
+		Reason   string
+		From     time.Time
+		Until    time.Time
+		OpenedBy string `json:"opened_by"`
+	}
+	if st := who[admin].JSON("POST", "/api/v1/maintenance/windows", map[string]any{"minutes": 90, "reason": "Ticket 4711: stampante"}, &w); st != 201 {
+		t.Fatalf("open window: %d", st)
+	}
+	if w.Until.Sub(w.From) != 90*time.Minute || w.OpenedBy == "" {
+		t.Errorf("window %+v", w)
+	}
+	var m struct {
+		Open    *struct{ ID int64 } `json:"open"`
+		Windows []struct{ ID int64 }
+	}
+	who[admin].JSON("GET", "/api/v1/maintenance", nil, &m)
+	if m.Open == nil || m.Open.ID != w.ID || len(m.Windows) != 1 {
+		t.Fatalf("maintenance: %+v", m)
+	}
+	// The admin closes it at once: no window is open from now on.
+	env.Clock.Advance(10 * time.Minute)
+	if st, raw := who[admin].Do("POST", fmt.Sprintf("/api/v1/maintenance/windows/%d/close", w.ID), nil); st != 200 {
+		t.Fatalf("close: %d %s", st, raw)
+	}
+	who[admin].JSON("GET", "/api/v1/maintenance", nil, &m)
+	if m.Open != nil {
+		t.Errorf("a closed window is still open: %+v", m.Open)
+	}
+	if w, err := env.Store.CurrentMaintWindow(t.Context(), env.Clock.Now()); err != nil || w != nil {
+		t.Errorf("the agent's view after closing: %+v %v", w, err)
+	}
+	st, raw = who[admin].Do("POST", fmt.Sprintf("/api/v1/maintenance/windows/%d/close", w.ID), nil)
+	wantError(t, st, raw, 409, "window_closed", "")
+	var log struct{ Entries []struct{ Action string } }
+	who[admin].JSON("GET", "/api/v1/audit?entity=maint_window", nil, &log)
+	if len(log.Entries) != 2 || log.Entries[0].Action != "close" || log.Entries[1].Action != "open" {
+		t.Errorf("audit of the window: %+v", log.Entries)
+	}
+	var up struct {
+		Version string
+		History []any
+	}
+	if st := who[admin].JSON("GET", "/api/v1/updates", nil, &up); st != 200 || up.Version == "" || up.History == nil {
+		t.Errorf("updates: %d %+v", st, up)
+	}
+}
