@@ -48,6 +48,7 @@ type Config struct {
 	// with. Both from the config file only.
 	Maint          maint.Config `yaml:"maint" flag:"-"`
 	Update         UpdateConfig `yaml:"update" flag:"-"`
+	Backup         BackupConfig `yaml:"backup" flag:"-"`
 	ConfigFilePath string       `yaml:"-"`
 }
 
@@ -172,6 +173,31 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// BackupConfig says where backups go and how they are kept.
+type BackupConfig struct {
+	Dir        string   `yaml:"dir"`        // local directory (or NFS/SMB mount); default data_dir/backups
+	Recipients []string `yaml:"recipients"` // age or SSH public keys to encrypt to; empty: not encrypted
+	Identities []string `yaml:"identities"` // keys (or files) that decrypt, for verify and restore
+	Daily      int      `yaml:"keep_daily"`
+	Weekly     int      `yaml:"keep_weekly"`
+	Monthly    int      `yaml:"keep_monthly"`
+	Offsite    *struct {
+		Addr    string `yaml:"addr"` // host:port of the municipality's SFTP server
+		User    string `yaml:"user"`
+		KeyFile string `yaml:"key_file"` // the appliance's SSH private key
+		HostKey string `yaml:"host_key"` // pinned: authorized_keys line or SHA256 fingerprint
+		Path    string `yaml:"path"`
+	} `yaml:"offsite"`
+}
+
+// BackupDir is where backups are kept.
+func (c Config) BackupDir() string {
+	if c.Backup.Dir != "" {
+		return c.Backup.Dir
+	}
+	return filepath.Join(c.DataDir, "backups")
 }
 
 // UpdateConfig says which vendor keys an update bundle must be signed with.

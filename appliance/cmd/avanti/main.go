@@ -48,7 +48,8 @@ func root() *cobra.Command {
 	user.AddCommand(userAdd())
 	device := &cobra.Command{Use: "device", Short: "Manage totems and displays"}
 	device.AddCommand(deviceAdd(), devicePair())
-	cmd.AddCommand(serve(), migrate(), demoCmd(), setupCmd(), user, device, version())
+	cmd.AddCommand(serve(), migrate(), demoCmd(), setupCmd(), user, device, version(),
+		maintAgentCmd(), updateCmd(), backupCmd(), restoreCmd())
 	return cmd
 }
 
