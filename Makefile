@@ -26,7 +26,9 @@ run: build db
 ## test: go vet and every test (integration tests against the private MariaDB), race detector on
 test: deps assets db
 	go vet ./...
+	scripts/image/shellcheck
 	go test -race -count=1 -timeout 20m ./...
+	cd packer && go vet ./... && go test -count=1 ./...
 
 ## bench: the booking, call-next and availability benchmarks against the private MariaDB
 bench: deps db
@@ -62,3 +64,61 @@ stop:
 
 clean: stop
 	rm -rf bin var
+
+# ---- The appliance image with Packer (packer/README.md) ----
+# Packer is pinned to 1.9.4, the last release under the MPL 2.0 (1.10 and
+# later are under the BUSL), and built from the Go module proxy.
+PACKER_VERSION := 1.9.4
+IMAGE_VERSION  ?= dev
+PACKER_ENV     := PACKER_PLUGIN_PATH=$(CURDIR)/bin CHECKPOINT_DISABLE=1
+
+.PHONY: packer packer-sdc packer-plugin packer-generate packer-validate packer-plugin-test packer-image
+
+## packer: bin/packer, Packer 1.9.4 built from source (about 7 minutes the first time; kept afterwards)
+packer:
+	@if CHECKPOINT_DISABLE=1 bin/packer version 2>/dev/null | head -1 | grep -qx 'Packer v$(PACKER_VERSION)'; then \
+		echo "bin/packer is Packer v$(PACKER_VERSION)"; \
+	else \
+		echo "building Packer v$(PACKER_VERSION) into bin/packer (about 7 minutes the first time)"; \
+		cd tools/packer && go build -o ../../bin/packer github.com/hashicorp/packer; \
+	fi
+
+## packer-sdc: bin/packer-sdc, the plugin SDK's code generator, at the SDK version the plugin uses
+packer-sdc:
+	cd packer && go build -o ../bin/packer-sdc github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc
+
+## packer-plugin: bin/packer-plugin-avanti, the provisioner "avanti" and post-processor "avanti-export"
+packer-plugin:
+	cd packer && go build -o ../bin/packer-plugin-avanti .
+
+## packer-generate: regenerate the plugin's HCL2 specs (*.hcl2spec.go) after a Config changes
+packer-generate: packer-sdc
+	cd packer && PATH=$(CURDIR)/bin:$$PATH go generate ./...
+
+## packer-validate: packer validate packer/avanti.pkr.hcl with the plugin
+packer-validate: packer packer-plugin
+	$(PACKER_ENV) bin/packer validate -syntax-only packer/avanti.pkr.hcl
+	@if [ -s var/image/base.qcow2 ] && [ -s var/image/build_ed25519 ] && [ -x bin/avanti ] && [ -f provisioning/setup.sh ]; then \
+		$(PACKER_ENV) bin/packer validate packer/avanti.pkr.hcl; \
+	else echo "packer-validate: syntax only (full validation needs bin/avanti, provisioning/setup.sh and scripts/image/mkbase's output)"; fi
+
+## packer-plugin-test: the plugin under a real Packer (packer build of small templates)
+packer-plugin-test: deps packer
+	cd packer && AVANTI_PACKER=$(CURDIR)/bin/packer go test -count=1 -v -run 'TestPlugin|TestPacker' ./packertest/
+
+## packer-image: provision var/image/base.qcow2 with Packer and export var/image/out/ (IMAGE_VERSION=…)
+packer-image: build packer packer-plugin
+	rm -rf var/image/build
+	$(PACKER_ENV) bin/packer build -force -color=false -var version=$(IMAGE_VERSION) packer/avanti.pkr.hcl
+
+# ---- The VM image's base disk and scripts (scripts/image/, provisioning/) ----
+.PHONY: image-base shellcheck
+
+## image-base: var/image/base.qcow2 + build key, Debian 12 from Debian's packages only (mmdebstrap, systemd-boot/UEFI), boot-tested in QEMU (root; ~5 minutes + the boot)
+image-base:
+	scripts/image/mkbase
+	scripts/image/boot-test var/image/base.qcow2
+
+## shellcheck: shellcheck the provisioning bundle and the image scripts (part of make test)
+shellcheck:
+	scripts/image/shellcheck
