@@ -111,6 +111,10 @@ packer-image: build packer packer-plugin
 	rm -rf var/image/build
 	$(PACKER_ENV) bin/packer build -force -color=false -var version=$(IMAGE_VERSION) packer/avanti.pkr.hcl
 
+## image: the appliance image end to end: the base disk from Debian's packages, then Packer provisions it and exports var/image/out/ (qcow2, OVA, VHDX; tens of minutes under software emulation)
+.PHONY: image
+image: image-base packer-image
+
 # ---- The VM image's base disk and scripts (scripts/image/, provisioning/) ----
 .PHONY: image-base shellcheck
 
