@@ -17,7 +17,8 @@ import (
 // and a Code 39 along the rows or columns, either way round); then 1D
 // barcodes located at any angle and read along their bars (see locate.go);
 // then the other binarizer for QR codes, then the frame with its contrast
-// stretched.
+// stretched. Each QR pass that gozxing's reader fails is given a second,
+// more thorough look at finder and alignment patterns (qrdetect.go).
 func Decode(img image.Image) (res Result, err error) {
 	if img == nil || img.Bounds().Empty() {
 		return Result{}, &Error{Code: CodeNoCodeFound, Message: "image is empty"}
@@ -80,25 +81,33 @@ func Decode(img image.Image) (res Result, err error) {
 }
 
 // reader is one symbology. A gozxing reader keeps state between calls, so
-// each read makes its own.
+// each read makes its own. If it reads nothing, fallback (if any) has a go
+// at the same bitmap.
 type reader struct {
-	name string
-	make func() gozxing.Reader
+	name     string
+	make     func() gozxing.Reader
+	fallback func(*gozxing.BinaryBitmap) (string, bool)
 }
 
 var (
-	qrReader     = reader{"QR", qrcode.NewQRCodeReader}
-	code39Reader = reader{"Code 39", oned.NewCode39Reader} // no check digit: the health card has none
+	// gozxing's QR detector is misled by the data modules of some codes
+	// (about 1 ticket in 150 as rendered, more when tilted): see
+	// qrdetect.go.
+	qrReader     = reader{"QR", qrcode.NewQRCodeReader, readQRThoroughly}
+	code39Reader = reader{"Code 39", oned.NewCode39Reader, nil} // no check digit: the health card has none
 )
 
 var hints = map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
 
 func (r reader) read(bmp *gozxing.BinaryBitmap) (string, bool) {
 	res, err := r.make().Decode(bmp, hints)
-	if err != nil || res.GetText() == "" {
-		return "", false
+	if err == nil && res.GetText() != "" {
+		return res.GetText(), true
 	}
-	return res.GetText(), true
+	if r.fallback != nil {
+		return r.fallback(bmp)
+	}
+	return "", false
 }
 
 // toGray converts once; every pass works on luminance only, and relies on
