@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,6 +276,24 @@ func setupCmd() *cobra.Command {
 	return cmd
 }
 
+// deviceDefaults are what a new device gets when the command line leaves
+// them out: the appliance's organisation, its first room, a dated name.
+func deviceDefaults(ctx context.Context, st *store.Store, kind, name string, room int64) (store.Owner, int64, string, error) {
+	owner, err := st.FirstOwner(ctx)
+	if err != nil {
+		return owner, 0, "", err
+	}
+	if room == 0 {
+		if room, err = st.FirstRoom(ctx, owner.ID); err != nil {
+			return owner, 0, "", err
+		}
+	}
+	if name == "" {
+		name = kind + " " + time.Now().Format("2006-01-02 15:04")
+	}
+	return owner, room, name, nil
+}
+
 func devicePair() *cobra.Command {
 	var kind, name string
 	var room int64
@@ -289,17 +308,9 @@ func devicePair() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			owner, err := st.FirstOwner(ctx)
+			owner, room, name, err := deviceDefaults(ctx, st, kind, name, room)
 			if err != nil {
 				return err
-			}
-			if room == 0 {
-				if room, err = st.FirstRoom(ctx, owner.ID); err != nil {
-					return err
-				}
-			}
-			if name == "" {
-				name = kind + " " + time.Now().Format("2006-01-02 15:04")
 			}
 			d, err := st.ClaimPairing(ctx, args[0], kind, name, owner.ID, room, time.Now().UTC())
 			if err != nil {
@@ -328,17 +339,9 @@ func deviceAdd() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			owner, err := st.FirstOwner(ctx)
+			owner, room, name, err := deviceDefaults(ctx, st, kind, name, room)
 			if err != nil {
 				return err
-			}
-			if room == 0 {
-				if room, err = st.FirstRoom(ctx, owner.ID); err != nil {
-					return err
-				}
-			}
-			if name == "" {
-				name = kind + " " + time.Now().Format("2006-01-02 15:04")
 			}
 			token := auth.Token(32)
 			d, err := st.CreateDevice(ctx, store.Device{OwnerID: owner.ID, RoomID: room, Kind: kind, Name: name}, token, time.Now().UTC())
