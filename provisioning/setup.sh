@@ -36,7 +36,7 @@ getent passwd avanti >/dev/null ||
 	useradd --system --user-group --home-dir /var/lib/avanti --no-create-home \
 		--shell /usr/sbin/nologin --comment "Avanti appliance" avanti
 install -d -m 0750 -o avanti -g avanti /var/lib/avanti
-install -d -m 0755 /etc/avanti /etc/avanti/nft
+install -d -m 0755 /etc/avanti /etc/avanti/nft /etc/nftables.d
 
 if ! cmp -s "$binary" /usr/local/bin/avanti; then
 	install -m 0755 "$binary" /usr/local/bin/avanti.new
@@ -80,9 +80,9 @@ if id "$build_user" >/dev/null 2>&1; then
 fi
 /usr/local/lib/avanti/maintenance-ssh --no-reload
 nft -c -f /etc/nftables.conf
-systemctl enable --quiet nftables.service avanti-maintenance-ssh.path avanti-issue.path
+systemctl enable --quiet nftables.service avanti-maintenance-ssh.path
 systemctl restart nftables.service
-systemctl start avanti-maintenance-ssh.path avanti-issue.path
+systemctl start avanti-maintenance-ssh.path
 
 step "time sync, security updates, hypervisor agents"
 systemctl enable --quiet --now chrony.service unattended-upgrades.service
@@ -91,12 +91,15 @@ systemctl enable --quiet --now chrony.service unattended-upgrades.service
 systemctl enable --quiet open-vm-tools.service 2>/dev/null || true
 
 step "avanti-firstboot (database, settings, HTTPS certificate) and avanti.service"
-systemctl enable --quiet avanti-firstboot.service avanti.service
+systemctl enable --quiet avanti-firstboot.service avanti.service avanti-issue.path
+systemctl start avanti-issue.path
 systemctl restart avanti-firstboot.service
 systemctl restart avanti.service
 
+# The first start applies every migration: minutes under software emulation
+# on a busy host. HEALTH_TIMEOUT (s) overrides the limit.
 step "waiting for https://127.0.0.1/healthz"
-timeout=${HEALTH_TIMEOUT:-300}
+timeout=${HEALTH_TIMEOUT:-900}
 waited=0
 until curl -fsk --max-time 5 https://127.0.0.1/healthz >/dev/null 2>&1; do
 	if [ "$waited" -ge "$timeout" ]; then
