@@ -54,6 +54,7 @@ type Options struct {
 	// rollback restores the database).
 	MaintKeyDir   string
 	UpdateHistory string
+	BackupDir     string // where backups are (status only: no database access)
 }
 
 // API holds the handlers' dependencies.
@@ -133,6 +134,7 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	v1.POST("/maintenance/windows", a.openWindow, admin)
 	v1.POST("/maintenance/windows/:id/close", a.closeWindow, admin)
 	v1.GET("/updates", a.updates, admin)
+	v1.GET("/backups", a.backups, admin)
 	v1.GET("/stats", a.stats, planners)
 	v1.PATCH("/slots/:id", a.patchSlot, planners)
 	v1.GET("/pause-reasons", a.pauseReasons, a.allow(staff...))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"avanti/appliance/backup"
 	"avanti/appliance/maint"
 	"avanti/appliance/update"
 )
@@ -70,6 +71,21 @@ func (a *API) closeWindow(c echo.Context) error {
 	}
 	a.audit(c, "close", "maint_window", w.ID, nil, w)
 	return c.JSON(http.StatusOK, w)
+}
+
+// backups is what the console shows of the backups: last backup, last
+// verified one, sizes, off-site copy, and whether it is stale (the last
+// verified backup older than 26 hours: the console shows a banner).
+func (a *API) backups(c echo.Context) error {
+	if a.opt.BackupDir == "" {
+		return c.JSON(http.StatusOK, map[string]any{"configured": false})
+	}
+	s, err := backup.ReadStatus(backup.Options{Dir: a.opt.BackupDir})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"configured": true, "status": s,
+		"stale": backup.Stale(s, a.now()), "binlogs_stale": backup.ShipStale(s, a.now())})
 }
 
 func (a *API) updates(c echo.Context) error {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,26 @@ func TestAnAdminOpensAndClosesAMaintenanceWindow(t *testing.T) {
 	}
 	if st := who[admin].JSON("GET", "/api/v1/updates", nil, &up); st != 200 || up.Version == "" || up.History == nil {
 		t.Errorf("updates: %d %+v", st, up)
+	}
+}
+
+func TestTheConsoleSeesThatNoBackupIsStale(t *testing.T) {
+	env := testenv.NewServer(t, testenv.Options{})
+	who := signIn(t, env)
+	var b struct {
+		Configured bool
+		Stale      bool
+		Status     struct{ Backups int }
+	}
+	if st, raw := who[admin].Do("GET", "/api/v1/backups", nil); st != 200 {
+		t.Fatalf("backups: %d %s", st, raw)
+	}
+	who[admin].JSON("GET", "/api/v1/backups", nil, &b)
+	if !b.Configured || !b.Stale || b.Status.Backups != 0 {
+		t.Errorf("with no backup yet: %+v, want stale", b)
+	}
+	_, raw := env.Anonymous(t).Do("GET", "/metrics", nil)
+	if !strings.Contains(string(raw), "avanti_backup_verified_age_seconds -1") {
+		t.Errorf("the metric does not say there is no verified backup")
 	}
 }

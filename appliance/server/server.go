@@ -24,6 +24,7 @@ import (
 
 	"avanti/appliance/api"
 	"avanti/appliance/auth"
+	"avanti/appliance/backup"
 	"avanti/appliance/clock"
 	"avanti/appliance/config"
 	"avanti/appliance/live"
@@ -81,6 +82,14 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "avanti_websocket_connections",
 			Help: "Open WebSocket connections (screens, totems, consoles)."}, func() float64 { return float64(hub.Stats().Connections) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "avanti_backup_verified_age_seconds",
+			Help: "Age of the newest verified backup (-1: none); alert above 26 hours."}, func() float64 {
+			s, err := backup.ReadStatus(backup.Options{Dir: cfg.BackupDir()})
+			if err != nil || s.LastVerified == nil {
+				return -1
+			}
+			return clk.Now().Sub(s.LastVerified.CreatedAt).Seconds()
+		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "avanti_websocket_slow_drops_total",
 			Help: "WebSocket clients dropped because they could not keep up."}, func() float64 { return float64(hub.Stats().SlowDrops) }),
 	)
@@ -107,7 +116,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
 		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: filepath.Join(cfg.DataDir, "tls"),
 		Setup: setup, SystemDir: filepath.Join(cfg.DataDir, "system"),
-		MaintKeyDir: cfg.MaintKeyDir(), UpdateHistory: cfg.UpdateHistoryPath(),
+		MaintKeyDir: cfg.MaintKeyDir(), UpdateHistory: cfg.UpdateHistoryPath(), BackupDir: cfg.BackupDir(),
 	})
 	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
 	if err != nil {
