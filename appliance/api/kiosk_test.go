@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"image/png"
 	"io"
@@ -187,7 +186,6 @@ func TestANetworkPrinterGetsTheTicketAndItsProblemsAreReported(t *testing.T) {
 		map[string]any{"printer": map[string]any{"mode": "network", "address": "nowhere"}}); st != 422 || !strings.Contains(string(raw), "invalid_printer_address") {
 		t.Errorf("bad printer address: %d %s", st, raw)
 	}
-	_ = ticketprint.Ticket{}
 }
 
 func TestAnIdentifiedCitizenSeesMovesAndRevokesAppointments(t *testing.T) {
@@ -320,5 +318,4 @@ func TestTheTotemClassifiesWhatItsScannerAndCameraRead(t *testing.T) {
 	wantError(t, st, raw, 422, "invalid_image", "")
 	st, raw = who[kiosk].Do("POST", "/api/v1/scan", bytes.Repeat([]byte{0}, 5<<20), "Content-Type", "image/jpeg")
 	wantError(t, st, raw, 413, "image_too_large", "")
-	_ = json.Marshal
 }

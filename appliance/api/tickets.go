@@ -2,13 +2,11 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"avanti/appliance/auth"
 	"avanti/appliance/fault"
 	"avanti/appliance/store"
 )
@@ -221,6 +219,3 @@ func emptyBody(c echo.Context) error {
 	}
 	return err
 }
-
-var _ = json.Marshal
-var _ = auth.KindUser

@@ -298,7 +298,7 @@ func (s *Store) UpdateService(ctx context.Context, v Service, now time.Time) (Se
 	if err != nil {
 		return Service{}, fmt.Errorf("site of service: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE services SET site_id = ?, name = ?, description = ?, notes = ?, prefix = ?,
+	_, err = s.db.ExecContext(ctx, `UPDATE services SET site_id = ?, name = ?, description = ?, notes = ?, prefix = ?,
 		target_wait_min = ?, allowed_lateness_min = ?, checkin_early_min = ?, checkin_required = ?, second_checkin = ?,
 		online_bookable = ?, overbooking_pct = ?, auto_regulation = ?, min_notice_min = ?, max_days_ahead = ?,
 		avg_service_min = ?, id_required_future = ?, walkin_quota_per_hour = ?, one_active_booking = ?,
@@ -313,7 +313,6 @@ func (s *Store) UpdateService(ctx context.Context, v Service, now time.Time) (Se
 	if err != nil {
 		return Service{}, fmt.Errorf("update service: %w", err)
 	}
-	_ = res
 	return s.Service(ctx, v.ID)
 }
 

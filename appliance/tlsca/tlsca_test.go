@@ -3,7 +3,6 @@ package tlsca
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -101,5 +100,4 @@ func TestAMunicipalCertificateIsKept(t *testing.T) {
 	if string(got) != string(certPEM) {
 		t.Errorf("the municipal certificate was replaced")
 	}
-	_ = net.IPv4len
 }
