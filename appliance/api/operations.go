@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"time"
@@ -9,6 +11,7 @@ import (
 
 	"avanti/appliance/backup"
 	"avanti/appliance/maint"
+	"avanti/appliance/store"
 	"avanti/appliance/update"
 )
 
@@ -25,7 +28,11 @@ func (a *API) maintenance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"windows": list, "open": open}
+	sessions, err := a.maintSessions(ctx, principal(c).OwnerID())
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"windows": list, "open": open, "sessions": sessions}
 	if a.opt.MaintKeyDir != "" {
 		// The key the vendor pins; made by the agent at first use.
 		if k, err := maint.PublicKey(a.opt.MaintKeyDir); err == nil {
@@ -35,6 +42,38 @@ func (a *API) maintenance(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// maxSessions bounds the sessions listed: the audit log keeps them all.
+const maxSessions = 20
+
+// maintSessions are the vendor engineers' sessions, newest first, as the
+// agent recorded them in the audit log (it has no table of its own): a
+// session still going has no end yet.
+func (a *API) maintSessions(ctx context.Context, ownerID int64) ([]maint.Session, error) {
+	entries, err := a.st.AuditLog(ctx, ownerID, store.AuditFilter{Entity: "maint_window", Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	out := []maint.Session{}
+	seen := map[string]bool{}
+	for _, e := range entries { // newest first: a session's end before its start
+		if e.Action != maint.ActionSessionEnd && e.Action != maint.ActionSessionStart {
+			continue
+		}
+		var ev maint.Event
+		if err := json.Unmarshal(e.After, &ev); err != nil || ev.Session == nil || seen[ev.Session.ID] {
+			continue
+		}
+		seen[ev.Session.ID] = true
+		s := *ev.Session
+		s.Recordings = nil // paths on the appliance, of no use in a browser
+		out = append(out, s)
+		if len(out) == maxSessions {
+			break
+		}
+	}
+	return out, nil
 }
 
 type windowRequest struct {

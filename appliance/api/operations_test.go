@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/maint"
 	"avanti/appliance/testenv"
 )
 
@@ -83,5 +84,50 @@ func TestTheConsoleSeesThatNoBackupIsStale(t *testing.T) {
 	_, raw := env.Anonymous(t).Do("GET", "/metrics", nil)
 	if !strings.Contains(string(raw), "avanti_backup_verified_age_seconds -1") {
 		t.Errorf("the metric does not say there is no verified backup")
+	}
+}
+
+// The agent records the vendor engineers' sessions in the audit log; the
+// console reads them, newest first, from the maintenance endpoint: a
+// session that ended once, one still going with no end.
+func TestTheConsoleSeesTheEngineersSessions(t *testing.T) {
+	env := testenv.NewServer(t, testenv.Options{})
+	who := signIn(t, env)
+	var w struct{ ID int64 }
+	if st := who[admin].JSON("POST", "/api/v1/maintenance/windows", map[string]any{"minutes": 60, "reason": "Ticket 4712"}, &w); st != 201 {
+		t.Fatalf("open window: %d", st)
+	}
+	owner, err := env.Store.FirstOwner(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := env.Clock.Now()
+	window := maint.Window{ID: w.ID, From: now, Until: now.Add(time.Hour)}
+	first := &maint.Session{ID: "s1", WindowID: w.ID, User: "support", Fingerprint: "SHA256:abc", KeyComment: "mario@vendor",
+		From: "203.0.113.7", Start: now.Add(time.Minute), Recordings: []string{"/var/lib/avanti/maint/s1.cast"}}
+	record := func(action string, s maint.Session, at time.Time) {
+		t.Helper()
+		e := maint.Event{At: at, Action: action, Window: window, Session: &s}
+		if err := env.Store.Audit(t.Context(), owner.ID, e.Actor(), action, "maint_window", w.ID, nil, e, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(maint.ActionSessionStart, *first, first.Start)
+	ended := *first
+	ended.End, ended.Duration, ended.EndReason = first.Start.Add(12*time.Minute), 12*time.Minute, "client disconnected"
+	record(maint.ActionSessionEnd, ended, ended.End)
+	second := maint.Session{ID: "s2", WindowID: w.ID, User: "support", Fingerprint: "SHA256:def", From: "203.0.113.8", Start: now.Add(20 * time.Minute)}
+	record(maint.ActionSessionStart, second, second.Start)
+
+	var m struct{ Sessions []maint.Session }
+	if st := who[admin].JSON("GET", "/api/v1/maintenance", nil, &m); st != 200 {
+		t.Fatalf("maintenance: %d", st)
+	}
+	if len(m.Sessions) != 2 || m.Sessions[0].ID != "s2" || !m.Sessions[0].End.IsZero() ||
+		m.Sessions[1].ID != "s1" || m.Sessions[1].Duration != 12*time.Minute || m.Sessions[1].KeyComment != "mario@vendor" {
+		t.Fatalf("sessions: %+v", m.Sessions)
+	}
+	if len(m.Sessions[1].Recordings) != 0 {
+		t.Errorf("the recordings' paths on the appliance are shown: %v", m.Sessions[1].Recordings)
 	}
 }
