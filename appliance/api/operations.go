@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -119,12 +120,30 @@ func (a *API) backups(c echo.Context) error {
 	if a.opt.BackupDir == "" {
 		return c.JSON(http.StatusOK, map[string]any{"configured": false})
 	}
-	s, err := backup.ReadStatus(backup.Options{Dir: a.opt.BackupDir})
+	opt := backup.Options{Dir: a.opt.BackupDir}
+	s, err := backup.ReadStatus(opt)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"configured": true, "status": s,
+	all, err := backup.List(opt)
+	if err != nil {
+		return err
+	}
+	list := make([]backupItem, 0, len(all))
+	for _, m := range slices.Backward(all) {
+		list = append(list, backupItem{Name: m.Name, CreatedAt: m.CreatedAt, Size: m.Size, Encrypted: m.Encrypted})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"configured": true, "status": s, "list": list,
 		"stale": backup.Stale(s, a.now()), "binlogs_stale": backup.ShipStale(s, a.now())})
+}
+
+// backupItem is one backup in the console's list (the manifest without
+// its checksums).
+type backupItem struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	Size      int64     `json:"size"`
+	Encrypted bool      `json:"encrypted"`
 }
 
 func (a *API) updates(c echo.Context) error {

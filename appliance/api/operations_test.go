@@ -73,12 +73,13 @@ func TestTheConsoleSeesThatNoBackupIsStale(t *testing.T) {
 		Configured bool
 		Stale      bool
 		Status     struct{ Backups int }
+		List       []any
 	}
 	if st, raw := who[admin].Do("GET", "/api/v1/backups", nil); st != 200 {
 		t.Fatalf("backups: %d %s", st, raw)
 	}
 	who[admin].JSON("GET", "/api/v1/backups", nil, &b)
-	if !b.Configured || !b.Stale || b.Status.Backups != 0 {
+	if !b.Configured || !b.Stale || b.Status.Backups != 0 || b.List == nil || len(b.List) != 0 {
 		t.Errorf("with no backup yet: %+v, want stale", b)
 	}
 	_, raw := env.Anonymous(t).Do("GET", "/metrics", nil)
