@@ -109,11 +109,17 @@ packer-plugin-test: deps packer
 ## packer-image: provision var/image/base.qcow2 with Packer and export var/image/out/ (IMAGE_VERSION=…)
 packer-image: build packer packer-plugin
 	rm -rf var/image/build
-	$(PACKER_ENV) bin/packer build -force -color=false -var version=$(IMAGE_VERSION) packer/avanti.pkr.hcl
+	scripts/debdeps image
+	$(PACKER_ENV) bin/packer build -force -color=false -var version=$(IMAGE_VERSION) \
+		-var accelerator=$$(scripts/image/accel) packer/avanti.pkr.hcl
 
 ## image: the appliance image end to end: the base disk from Debian's packages, then Packer provisions it and exports var/image/out/ (qcow2, OVA, VHDX; tens of minutes under software emulation)
-.PHONY: image
+.PHONY: image image-test
 image: image-base packer-image
+
+## image-test: boot var/image/out/avanti-$(IMAGE_VERSION).qcow2 in QEMU, first-boot setup with the console's code, ticket → desk → display against the VM; prints boot-to-ready time and file sizes
+image-test: deps
+	IMAGE_VERSION=$(IMAGE_VERSION) scripts/image/image-test
 
 # ---- The VM image's base disk and scripts (scripts/image/, provisioning/) ----
 .PHONY: image-base shellcheck
