@@ -194,6 +194,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if s.Config.RedirectHTTP != "" {
 			redirect := &http.Server{Addr: s.Config.RedirectHTTP, ReadHeaderTimeout: 5 * time.Second,
 				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					// The CA certificate is public and checked by its
+					// fingerprint (on the VM's console): offered over plain
+					// HTTP too, so a PC can fetch it before it trusts HTTPS.
+					if r.URL.Path == "/ca.crt" && s.Config.TLSCertFile == "auto" && r.Method == http.MethodGet {
+						if b, err := os.ReadFile(filepath.Join(s.Config.DataDir, "tls", "ca.crt")); err == nil {
+							w.Header().Set("Content-Type", "application/x-x509-ca-cert")
+							w.Header().Set("Content-Disposition", `attachment; filename="avanti-ca.crt"`)
+							w.Write(b)
+							return
+						}
+					}
 					host, _, err := net.SplitHostPort(r.Host)
 					if err != nil {
 						host = r.Host

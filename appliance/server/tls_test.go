@@ -172,4 +172,14 @@ func TestAFreshApplianceMakesItsOwnCertificateAndRedirectsHTTP(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != 301 || !strings.HasPrefix(loc, "https://") || !strings.HasSuffix(loc, "/console/?x=1") {
 		t.Errorf("plain HTTP answers %d %q, want a redirect to HTTPS", resp.StatusCode, loc)
 	}
+	// A PC that does not trust the appliance yet fetches the CA over HTTP.
+	resp, err = noFollow.Get("http://" + redirectAddr + "/ca.crt")
+	if err != nil {
+		t.Fatalf("plain HTTP /ca.crt: %v", err)
+	}
+	plainCA, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(plainCA) != string(caPEM) {
+		t.Errorf("plain HTTP /ca.crt answers %d %.60q, want the CA certificate", resp.StatusCode, plainCA)
+	}
 }
