@@ -3,10 +3,8 @@ package api
 import (
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"avanti/appliance/auth"
 	"avanti/appliance/fault"
 	"avanti/appliance/store"
+	"avanti/appliance/sysconf"
 )
 
 // First-boot setup: a new appliance has no account at all, so no default
@@ -100,13 +99,6 @@ func (s *SetupCode) done() {
 	}
 }
 
-type networkSettings struct {
-	Mode    string   `json:"mode"`    // dhcp or static
-	Address string   `json:"address"` // static: 10.0.0.5/24
-	Gateway string   `json:"gateway"`
-	DNS     []string `json:"dns"`
-}
-
 type setupRequest struct {
 	Code          string           `json:"code"`
 	OwnerName     string           `json:"owner_name"`
@@ -117,7 +109,7 @@ type setupRequest struct {
 	AdminName     string           `json:"admin_name"`
 	AdminPassword string           `json:"admin_password"`
 	NTPServers    []string         `json:"ntp_servers"`
-	Network       *networkSettings `json:"network"`
+	Network       *sysconf.Network `json:"network"`
 }
 
 func (a *API) setupState(c echo.Context) error {
@@ -152,29 +144,13 @@ func (a *API) runSetup(c echo.Context) error {
 		}
 		return err
 	}
-	for i, s := range req.NTPServers {
-		if s = strings.TrimSpace(s); s == "" || len(s) > 253 || strings.ContainsAny(s, " \t\n;#") {
-			return fault.Field(fmt.Sprintf("ntp_servers[%d]", i), "invalid_ntp_server", "a time server is a host name or address")
-		}
+	// Root applies these (avanti system apply): the same checks as there.
+	for i := range req.NTPServers {
+		req.NTPServers[i] = strings.TrimSpace(req.NTPServers[i])
 	}
-	if n := req.Network; n != nil {
-		switch n.Mode {
-		case "dhcp":
-		case "static":
-			if _, _, err := net.ParseCIDR(n.Address); err != nil {
-				return fault.Field("network.address", "invalid_address", "a static address is written with its prefix, e.g. 10.0.0.5/24")
-			}
-			if net.ParseIP(n.Gateway) == nil {
-				return fault.Field("network.gateway", "invalid_gateway", "the gateway is an IP address")
-			}
-			for i, d := range n.DNS {
-				if net.ParseIP(d) == nil {
-					return fault.Field(fmt.Sprintf("network.dns[%d]", i), "invalid_dns", "a DNS server is an IP address")
-				}
-			}
-		default:
-			return fault.Field("network.mode", "invalid_network_mode", "network mode is dhcp or static")
-		}
+	sys := sysconf.Settings{Timezone: strings.TrimSpace(req.Timezone), NTPServers: req.NTPServers, Network: req.Network}
+	if err := sys.Validate(); err != nil {
+		return err
 	}
 	hash, err := auth.HashPassword(req.AdminPassword)
 	if err != nil {
@@ -190,12 +166,12 @@ func (a *API) runSetup(c echo.Context) error {
 	}
 	// Time servers and network are the system's: written for the
 	// root-side unit that applies them (provisioning/).
-	if a.opt.SystemDir != "" && (len(req.NTPServers) > 0 || req.Network != nil) {
-		b, _ := json.MarshalIndent(map[string]any{"ntp_servers": req.NTPServers, "network": req.Network, "timezone": req.Timezone}, "", "  ")
-		if err := os.MkdirAll(a.opt.SystemDir, 0o750); err == nil {
-			if err := os.WriteFile(filepath.Join(a.opt.SystemDir, "system.json"), b, 0o640); err != nil {
-				a.log.Error("first-boot setup: system settings", "err", err)
-			}
+	if a.opt.SystemDir != "" {
+		if _, err := sysconf.Update(filepath.Join(a.opt.SystemDir, "system.json"), func(s *sysconf.Settings) error {
+			*s = sys
+			return nil
+		}); err != nil {
+			a.log.Error("first-boot setup: system settings", "err", err)
 		}
 	}
 	a.opt.Setup.done()
