@@ -247,7 +247,8 @@ func (o *Options) check() error {
 // backups untouched, and the next run removes its leftovers. After a
 // complete backup, backups beyond the retention are deleted, and with
 // Offsite set the new archive is copied off site: if only that copy fails,
-// Run returns the manifest and an error wrapping ErrOffsite.
+// Run returns the manifest and an error wrapping ErrOffsite. Like Verify, it
+// first drops the scratch databases of verifications killed midway.
 func Run(ctx context.Context, opt Options) (Manifest, error) {
 	if err := opt.check(); err != nil {
 		return Manifest{}, err
@@ -261,6 +262,7 @@ func Run(ctx context.Context, opt Options) (Manifest, error) {
 	}
 	defer unlock()
 	removeLeftovers(opt.Dir)
+	cleanScratch(ctx, &opt)
 
 	m, err := write(ctx, &opt)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,7 +46,8 @@ var ErrVerifyFailed = errors.New("backup verification failed")
 // server, compares every table's row count and checksum with those recorded
 // when it was dumped, records the result beside the archive and drops the
 // scratch database. A damaged archive fails with ErrCorrupt, a table that
-// differs with ErrVerifyFailed; both are recorded too.
+// differs with ErrVerifyFailed; both are recorded too. Scratch databases
+// left by a verify that was killed midway are dropped first.
 func Verify(ctx context.Context, opt Options, archive string) (Verification, error) {
 	if err := opt.check(); err != nil {
 		return Verification{}, err
@@ -86,7 +89,7 @@ func verify(ctx context.Context, opt *Options, m Manifest, v *Verification) erro
 	}
 	b := make([]byte, 6)
 	rand.Read(b)
-	scratch := "avanti_verify_" + hex.EncodeToString(b)
+	scratch := scratchPrefix + hex.EncodeToString(b)
 	v.Database = scratch
 	cfg.DBName = ""
 	admin, err := openConfig(cfg)
@@ -94,6 +97,19 @@ func verify(ctx context.Context, opt *Options, m Manifest, v *Verification) erro
 		return err
 	}
 	defer admin.Close()
+	dropScratchLeftovers(ctx, admin, opt.log())
+	// Held from before the scratch database exists until it is dropped:
+	// the sign for dropScratchLeftovers that it is in use.
+	lock, err := admin.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	var locked sql.NullInt64
+	if err := lock.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", scratch).Scan(&locked); err != nil || locked.Int64 != 1 {
+		return fmt.Errorf("verify: lock %s: %v", scratch, err)
+	}
+	defer lock.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(?)", scratch)
 	charset, collation := m.Charset, m.Collation
 	if charset == "" {
 		charset, collation = "utf8mb4", "utf8mb4_unicode_ci"
@@ -173,4 +189,76 @@ func compareTables(want, got []TableSum) ([]TableCheck, []string) {
 		}
 	}
 	return checks, bad
+}
+
+// scratchPrefix names the databases Verify restores into.
+const scratchPrefix = "avanti_verify_"
+
+// dropScratchLeftovers drops the scratch databases of verifications that
+// were killed midway (a verify's deferred DROP never ran). A running verify
+// holds the user lock named after its scratch database (GET_LOCK, released
+// by the server when its connection goes, however the process ended), so a
+// scratch database whose lock can be taken is nobody's; several verifies on
+// one server, from one backup directory or several, leave each other's
+// alone. Failures are only logged: a leftover costs disk space, not
+// correctness.
+func dropScratchLeftovers(ctx context.Context, admin *sql.DB, log *slog.Logger) {
+	rows, err := admin.QueryContext(ctx, `SHOW DATABASES LIKE 'avanti\_verify\_%'`)
+	if err != nil {
+		log.Warn("verify: list scratch databases", "err", err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err == nil && strings.HasPrefix(n, scratchPrefix) {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		switch err := dropIfAbandoned(ctx, admin, n); {
+		case errors.Is(err, errInUse):
+		case err != nil:
+			log.Warn("verify: drop a leftover scratch database", "database", n, "err", err)
+		default:
+			log.Info("verify: dropped a leftover scratch database", "database", n)
+		}
+	}
+}
+
+// cleanScratch is dropScratchLeftovers on a connection of its own (Run).
+func cleanScratch(ctx context.Context, opt *Options) {
+	cfg, err := dbConfig(opt.DSN)
+	if err != nil {
+		return // Run reports a bad DSN itself
+	}
+	cfg.DBName = ""
+	admin, err := openConfig(cfg)
+	if err != nil {
+		return
+	}
+	defer admin.Close()
+	dropScratchLeftovers(ctx, admin, opt.log())
+}
+
+// errInUse: a verify is using the scratch database.
+var errInUse = errors.New("in use")
+
+func dropIfAbandoned(ctx context.Context, admin *sql.DB, name string) error {
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil {
+		return err
+	}
+	if got.Int64 != 1 {
+		return errInUse
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(?)", name)
+	_, err = conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name))
+	return err
 }
