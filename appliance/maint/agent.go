@@ -25,8 +25,9 @@ type Agent struct {
 	// `systemctl try-reload-or-restart ssh`.
 	Reload func(ctx context.Context) error
 
-	initOnce sync.Once
-	wake     chan struct{}
+	initOnce      sync.Once
+	wake          chan struct{}
+	sourceFailing bool // only Run's goroutine reads and writes it
 
 	mu     sync.Mutex
 	status Status
@@ -108,12 +109,20 @@ func (a *Agent) audit(ctx context.Context, e Event) {
 	}
 }
 
-// openWindow asks the source, failing closed.
+// openWindow asks the source, failing closed. A failing source is logged
+// when it starts failing and when it recovers, not at every poll.
 func (a *Agent) openWindow(ctx context.Context, now time.Time) *Window {
 	w, err := a.Windows.OpenWindow(ctx, now)
 	if err != nil {
-		a.Log.Error("maint: window source (treated as no window)", "err", err)
+		if !a.sourceFailing {
+			a.Log.Error("maint: window source (treated as no window)", "err", err)
+		}
+		a.sourceFailing = true
 		return nil
+	}
+	if a.sourceFailing {
+		a.Log.Info("maint: window source answers again")
+		a.sourceFailing = false
 	}
 	if w == nil || !w.OpenAt(now) {
 		return nil

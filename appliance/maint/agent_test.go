@@ -168,6 +168,13 @@ func newEngineerKey(t *testing.T) (ssh.Signer, string) {
 // agent's configuration before it starts.
 func newBench(t *testing.T, edit func(*maint.Config)) *bench {
 	t.Helper()
+	return newBenchAgent(t, edit, nil)
+}
+
+// newBenchAgent is newBench where agent may also change the agent (its
+// window source, its clock) before it starts.
+func newBenchAgent(t *testing.T, edit func(*maint.Config), agent func(*maint.Agent)) *bench {
+	t.Helper()
 	keyDir := t.TempDir()
 	applLine, err := maint.PublicKey(keyDir)
 	if err != nil {
@@ -229,6 +236,9 @@ func newBench(t *testing.T, edit func(*maint.Config)) *bench {
 	}
 	if testing.Verbose() {
 		b.agent.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if agent != nil {
+		agent(b.agent)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)

@@ -154,12 +154,18 @@ type Config struct {
 	RecordDir string `yaml:"record_dir"`
 	// Shell is what the shell request runs; default /bin/bash.
 	Shell string `yaml:"shell"`
-	// Poll is how often the window source is asked; default 5s.
+	// Poll is how often the window source is asked; default 1s, so that a
+	// window an admin closes in the console ends its sessions within a
+	// second. (The appliance's source is one indexed query; the server,
+	// another user, cannot signal the agent, which runs as root.)
 	Poll time.Duration `yaml:"poll"`
 	// Inbound, if enabled, is the alternative: inbound SSH from one source
 	// address while a window is open (see inbound.go).
 	Inbound Inbound `yaml:"inbound"`
 }
+
+// DefaultPoll is how often the agent asks for the open window.
+const DefaultPoll = time.Second
 
 // Defaults fills what is unset.
 func (c Config) Defaults() Config {
@@ -170,7 +176,7 @@ func (c Config) Defaults() Config {
 		c.Shell = "/bin/bash"
 	}
 	if c.Poll <= 0 {
-		c.Poll = 5 * time.Second
+		c.Poll = DefaultPoll
 	}
 	c.Inbound = c.Inbound.defaults()
 	return c
