@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"avanti/appliance/alert"
 	"avanti/appliance/directory"
 	"avanti/appliance/maint"
 )
@@ -50,6 +51,11 @@ type Config struct {
 	Update         UpdateConfig `yaml:"update" flag:"-"`
 	Backup         BackupConfig `yaml:"backup" flag:"-"`
 	ConfigFilePath string       `yaml:"-"`
+
+	// Mail is the SMTP server the alerts to the admins go through, from
+	// the config file only; its password may also come from
+	// AVANTI_MAIL_PASSWORD, never from a flag.
+	Mail alert.MailConfig `yaml:"mail" flag:"-"`
 }
 
 // Default is the configuration before any file, environment or flag.
@@ -130,6 +136,9 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 	if s, ok := os.LookupEnv("AVANTI_DIRECTORY_BIND_PASSWORD"); ok {
 		cfg.Directory.BindPassword = s
 	}
+	if s, ok := os.LookupEnv("AVANTI_MAIL_PASSWORD"); ok {
+		cfg.Mail.Password = alert.Secret(s)
+	}
 	return cfg, cfg.validate()
 }
 
@@ -172,6 +181,11 @@ func (c Config) validate() error {
 			return fmt.Errorf("directory: %w", err)
 		}
 	}
+	if c.Mail.Enabled() {
+		if err := c.Mail.Validate(); err != nil {
+			return fmt.Errorf("mail: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -204,6 +218,11 @@ func (c Config) BackupDir() string {
 type UpdateConfig struct {
 	PublicKeys []string `yaml:"public_keys"` // ed25519, base64 or PEM
 	History    string   `yaml:"history"`     // default data_dir/update-history.jsonl
+}
+
+// AlertStatePath is where the alerts remember what they last sent.
+func (c Config) AlertStatePath() string {
+	return filepath.Join(c.DataDir, "alerts.json")
 }
 
 // MaintKeyDir is where the maintenance agent keeps its key pair.

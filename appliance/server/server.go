@@ -175,6 +175,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	go s.jobs(ctx)
+	go s.alerts(ctx)
 	errc := make(chan error, 1)
 	if s.Config.TLSCertFile != "" {
 		// Staff passwords and session cookies cross the municipal LAN.
