@@ -157,6 +157,9 @@ func send(ctx context.Context, c MailConfig, msg Message, now time.Time) error {
 		return fmt.Errorf("mail: %w", err)
 	}
 	from, _ := mail.ParseAddress(c.From)
+	if from.Name == "" {
+		from.Name = "Avanti"
+	}
 	var to []*mail.Address
 	seen := map[string]bool{}
 	for _, s := range c.To {

@@ -48,7 +48,7 @@ func (b *Backups) staleMessage(s backup.Status, st *alertState, reminder bool, r
 		fmt.Fprintf(&en, "Last verified backup:     none\n")
 	}
 	fmt.Fprintf(&it, "Situazione anomala dal:   %s\n", b.timeIT(since))
-	fmt.Fprintf(&en, "Out of order since:       %s\n", b.timeEN(since))
+	fmt.Fprintf(&en, "Stale since:              %s\n", b.timeEN(since))
 	if l := s.LastBackup; l != nil && (s.LastVerified == nil || l.Name != s.LastVerified.Name) {
 		fmt.Fprintf(&it, "Ultimo backup (non verificato): %s (%s)\n", b.timeIT(l.CreatedAt), l.Name)
 		fmt.Fprintf(&en, "Last backup (not verified):     %s (%s)\n", b.timeEN(l.CreatedAt), l.Name)
@@ -63,8 +63,8 @@ func (b *Backups) staleMessage(s backup.Status, st *alertState, reminder bool, r
 	}
 	it.WriteString(`
 Cosa fare:
-- sull'appliance, eseguire "avanti backup status": dice quando sono stati
-  fatti e verificati l'ultimo backup e l'ultimo backup verificato;
+- sull'appliance, eseguire "avanti backup status": mostra l'ultimo backup,
+  l'ultimo verificato e l'esito dell'ultima verifica;
 - nella console, aprire la pagina Backup;
 - controllare che la cartella dei backup (o il disco di rete su cui si
   trova) sia raggiungibile e abbia spazio libero; "avanti backup run" fa
@@ -75,8 +75,8 @@ ultimo messaggio dirà quando i backup sono di nuovo verificati.
 `)
 	en.WriteString(`
 What to do:
-- on the appliance, run "avanti backup status": it says when the last
-  backup and the last verified backup were taken and verified;
+- on the appliance, run "avanti backup status": it shows the last backup,
+  the last verified one and the result of the last verification;
 - in the console, open the Backups page;
 - check that the backup directory (or the network share it is on) is
   reachable and has free space; "avanti backup run" takes a backup now and
