@@ -45,7 +45,7 @@ type Options struct {
 	Live     *live.Live
 	MediaDir string // where uploaded images and videos are kept
 	BaseURL  string // the appliance's public URL (ticket QR codes); empty: the request's host
-	TLSDir   string // where the appliance's own CA is (tlsca), for /ca.crt
+	TLSDir   string // with tls_cert_file auto: the own CA (tlsca) for /ca.crt, and where an uploaded certificate goes
 	// Setup guards the first-boot setup of an empty appliance; nil: none.
 	Setup     *SetupCode
 	SystemDir string // where setup writes time servers and network for root to apply
@@ -135,6 +135,8 @@ func New(e *echo.Echo, opt Options) *echo.Echo {
 	v1.POST("/maintenance/windows/:id/close", a.closeWindow, admin)
 	v1.GET("/updates", a.updates, admin)
 	v1.GET("/backups", a.backups, admin)
+	v1.GET("/tls", a.getTLS, admin)
+	v1.PUT("/tls", a.putTLS, admin)
 	v1.GET("/stats", a.stats, planners)
 	v1.PATCH("/slots/:id", a.patchSlot, planners)
 	v1.GET("/pause-reasons", a.pauseReasons, a.allow(staff...))

@@ -109,12 +109,18 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		}
 		log.Warn("first-boot setup: open /console/setup with the code shown on the console", "code_file", files[0])
 	}
+	// The appliance's own CA (and a certificate an admin uploads in place of
+	// its own) live in data_dir/tls only with tls_cert_file: auto.
+	tlsDir := ""
+	if cfg.TLSCertFile == "auto" {
+		tlsDir = filepath.Join(cfg.DataDir, "tls")
+	}
 	e := api.New(nil, api.Options{
 		Store: st, Clock: clk, Metrics: m, Logger: log, Version: Version,
 		Auth: auth.Settings{MaxFailures: cfg.LoginFailures, LockFor: cfg.LoginLockout,
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax, Directory: &cfg.Directory},
 		CookieSecure: cfg.CookieSecure, MetricsToken: cfg.MetricsToken, HorizonDays: cfg.HorizonDays,
-		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: filepath.Join(cfg.DataDir, "tls"),
+		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: tlsDir,
 		Setup: setup, SystemDir: filepath.Join(cfg.DataDir, "system"),
 		MaintKeyDir: cfg.MaintKeyDir(), UpdateHistory: cfg.UpdateHistoryPath(), BackupDir: cfg.BackupDir(),
 	})

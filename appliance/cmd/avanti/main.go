@@ -50,7 +50,7 @@ func root() *cobra.Command {
 	device := &cobra.Command{Use: "device", Short: "Manage totems and displays"}
 	device.AddCommand(deviceAdd(), devicePair())
 	cmd.AddCommand(serve(), migrate(), demoCmd(), setupCmd(), user, device, version(),
-		maintAgentCmd(), updateCmd(), backupCmd(), restoreCmd(), alertCmd())
+		maintAgentCmd(), updateCmd(), backupCmd(), restoreCmd(), alertCmd(), tlsCmd())
 	return cmd
 }
 
