@@ -98,7 +98,9 @@ func (b *Backups) Check(ctx context.Context) error {
 	now := b.opt.Clock.Now()
 	var file stateFile
 	if err := readState(b.opt.StateFile, &file); err != nil {
-		return err
+		// Better one message too many than none at all.
+		b.opt.Logger.Warn("backup alert: starting from a blank state", "err", err)
+		file = stateFile{}
 	}
 	st := &file.Backups
 	if st.Watching.IsZero() {

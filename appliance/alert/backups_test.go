@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"mime/quotedprintable"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -191,6 +192,19 @@ func TestRestartDoesNotAlertAgain(t *testing.T) {
 	}
 	if n := len(e.received()); n != 1 {
 		t.Fatalf("%d messages across restarts, want 1", n)
+	}
+}
+
+func TestUnreadableStateStillAlerts(t *testing.T) {
+	e := newEnv(t)
+	if err := os.WriteFile(e.state, []byte("{half a fi"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.setStatus(verified(start.Add(-27 * time.Hour)))
+	e.check(e.alert(0))
+	e.check(e.alert(0))
+	if n := len(e.received()); n != 1 {
+		t.Fatalf("%d messages, want 1", n)
 	}
 }
 
