@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,16 +48,18 @@ func maintAgentCmd() *cobra.Command {
 			if mc.RecordDir == "" {
 				mc.RecordDir = filepath.Join(mc.KeyDir, "recordings")
 			}
+			// The key exists before any window, and before the agent is
+			// configured, so the console can show it to give to the vendor.
+			if _, err := maint.LoadOrCreateKey(mc.KeyDir); err != nil {
+				return err
+			}
 			if !mc.Enabled() {
 				fmt.Println("maint-agent: no bastion or inbound SSH configured: nothing to do")
 				return nil
 			}
-			// The key exists before any window, so the console can show it.
-			if _, err := maint.LoadOrCreateKey(mc.KeyDir); err != nil {
-				return err
-			}
 			a := &maint.Agent{Config: mc, Windows: windows{st}, Commands: selfCommands{cfg}, Audit: auditSink{st}, Log: log}
-			// SIGHUP: check the windows now (the console closed one).
+			// The agent asks the database every second (maint.DefaultPoll);
+			// SIGHUP makes it ask now.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			go func() {
@@ -267,11 +271,47 @@ func cutHostPort(s string) (string, string, bool) {
 func backupOptions(cfg config.Config) backup.Options {
 	o := backup.Options{DSN: cfg.DSN, DataDir: cfg.DataDir, ConfigFile: cfg.ConfigFilePath, Dir: cfg.BackupDir(),
 		Recipients: cfg.Backup.Recipients, Identities: cfg.Backup.Identities, AppVersion: server.Version,
-		Retention: backup.Retention{Daily: cfg.Backup.Daily, Weekly: cfg.Backup.Weekly, Monthly: cfg.Backup.Monthly}}
+		Retention: backup.Retention{Daily: cfg.Backup.Daily, Weekly: cfg.Backup.Weekly, Monthly: cfg.Backup.Monthly},
+		Log:       slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	if off := cfg.Backup.Offsite; off != nil && off.Addr != "" {
 		o.Offsite = &backup.SFTPTarget{Addr: off.Addr, User: off.User, KeyFile: off.KeyFile, HostKey: off.HostKey, Path: off.Path}
 	}
 	return o
+}
+
+// keepOwner gives what a command run as root created in each directory (and
+// the directory itself) to the owner of the directory above it. The
+// backups and the data directory belong to the appliance's user (the
+// server, the backup timer and the binlog shipping run as avanti); a backup
+// taken as root (an administrator, the maintenance agent's backup-now, an
+// update's backup first) would otherwise leave files the next nightly
+// backup cannot lock or read, or certificates the server cannot load after
+// a restore.
+func keepOwner(dirs ...string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	for _, dir := range dirs {
+		fi, err := os.Stat(filepath.Dir(dir))
+		if err != nil {
+			continue
+		}
+		owner, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || owner.Uid == 0 {
+			continue
+		}
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if info, err := d.Info(); err == nil {
+				if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
+					os.Lchown(p, int(owner.Uid), int(owner.Gid))
+				}
+			}
+			return nil
+		})
+	}
 }
 
 // progressBar prints a progress line to stderr, for a person at a terminal.
@@ -306,6 +346,7 @@ func preUpdateBackup(cfg config.Config) func(ctx context.Context) (func(ctx cont
 	return func(ctx context.Context) (func(ctx context.Context) error, error) {
 		o := backupOptions(cfg)
 		m, err := backup.Run(ctx, o)
+		keepOwner(o.Dir)
 		if err != nil {
 			return nil, err
 		}
@@ -313,6 +354,7 @@ func preUpdateBackup(cfg config.Config) func(ctx context.Context) (func(ctx cont
 		// failed update's own migrations.
 		return func(ctx context.Context) error {
 			_, err := backup.RestoreSnapshot(ctx, o, m.Name, false)
+			keepOwner(restoredDirs(o)...)
 			return err
 		}, nil
 	}
@@ -331,6 +373,7 @@ func backupCmd() *cobra.Command {
 			}
 			o := backupOptions(cfg)
 			o.Progress = progressBar("backup")
+			defer keepOwner(o.Dir)
 			m, err := backup.Run(cmd.Context(), o)
 			// A failed off-site copy still leaves a complete local backup:
 			// verify it, then report the copy's failure.
@@ -377,6 +420,7 @@ func backupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer keepOwner(o.Dir)
 			v, err := backup.Verify(cmd.Context(), o, archive)
 			if err != nil {
 				return err
@@ -411,7 +455,9 @@ func backupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return backup.ShipBinlogs(ctx, backupOptions(cfg))
+			o := backupOptions(cfg)
+			defer keepOwner(o.Dir)
+			return backup.ShipBinlogs(ctx, o)
 		},
 	}
 	cmd.AddCommand(runCmd, verifyCmd, statusCmd, shipCmd)
@@ -436,6 +482,7 @@ func restoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer keepOwner(restoredDirs(o)...)
 			var target time.Time
 			if to != "" {
 				if target, err = time.Parse(time.RFC3339, to); err != nil {
@@ -453,6 +500,17 @@ func restoreCmd() *cobra.Command {
 	cmd.Flags().StringVar(&to, "to", "", "restore up to this moment (RFC 3339), replaying the binary logs")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be restored, change nothing")
 	return cmd
+}
+
+// restoredDirs are where a restore writes files: the backups (its lock) and
+// the data directory's backed-up parts (not all of it: the maintenance
+// agent's key directory there is root's on purpose).
+func restoredDirs(o backup.Options) []string {
+	dirs := []string{o.Dir}
+	for _, d := range backup.DataSubdirs {
+		dirs = append(dirs, filepath.Join(o.DataDir, d))
+	}
+	return dirs
 }
 
 // archiveArg is the archive named, or "" (the backup library's "latest").
