@@ -51,6 +51,7 @@ func root() *cobra.Command {
 	device.AddCommand(deviceAdd(), devicePair())
 	cmd.AddCommand(serve(), migrate(), demoCmd(), setupCmd(), user, device, version(),
 		maintAgentCmd(), updateCmd(), backupCmd(), restoreCmd(), alertCmd(), tlsCmd())
+	cmd.AddCommand(systemCmd(), consoleUICmd())
 	return cmd
 }
 
