@@ -44,6 +44,15 @@ func newClient(t *testing.T, base string, roots *x509.CertPool) *client {
 
 func (c *client) do(method, path string, body any) (*http.Response, []byte) {
 	c.t.Helper()
+	resp, raw, err := c.send(method, path, body)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp, raw
+}
+
+// send is do for a server that may be restarting: errors are returned.
+func (c *client) send(method, path string, body any) (*http.Response, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -67,11 +76,11 @@ func (c *client) do(method, path string, body any) (*http.Response, []byte) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp, raw
+	raw, err := io.ReadAll(resp.Body)
+	return resp, raw, err
 }
 
 // must sends a request, fails unless the status is want, and decodes the
@@ -314,4 +323,71 @@ func pair(t *testing.T, admin *client, base string, roots *x509.CertPool, kind, 
 	}
 	dev.auth = got.Token
 	return dev
+}
+
+// Environment of the second boot: the image with a cloud-init NoCloud seed
+// that runs seed-setup (provisioning/README.md, "Automated installs").
+const (
+	envSeedOwner    = "AVANTI_IMAGE_SEED_OWNER"
+	envSeedPassword = "AVANTI_IMAGE_SEED_PASSWORD"
+)
+
+// TestImageSeeded checks an automated install: no one types a setup code;
+// the seed's owner and administrator exist once cloud-init has run.
+func TestImageSeeded(t *testing.T) {
+	base, owner, password := os.Getenv(envURL), os.Getenv(envSeedOwner), os.Getenv(envSeedPassword)
+	if base == "" || owner == "" {
+		t.Skipf("%s and %s are not set: run make image-test, which boots the image with a NoCloud seed", envURL, envSeedOwner)
+	}
+	c := newClient(t, base, nil)
+	c.http.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true // the first test checks the certificate
+	// cloud-init's runcmd comes late in the boot, after /healthz answers,
+	// and seed-setup restarts the service once done: each call is retried
+	// while the service does not answer.
+	deadline := time.Now().Add(5 * time.Minute)
+	call := func(method, path string, body, out any) int {
+		t.Helper()
+		for {
+			resp, raw, err := c.send(method, path, body)
+			if err == nil && resp.StatusCode < 500 {
+				if out != nil && resp.StatusCode < 300 {
+					if err := json.Unmarshal(raw, out); err != nil {
+						t.Fatalf("%s %s: %v", method, path, err)
+					}
+				}
+				return resp.StatusCode
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s: no answer 5 minutes after the appliance was first ready: %v", method, path, err)
+			}
+			time.Sleep(3 * time.Second)
+		}
+	}
+	var state struct {
+		Pending bool `json:"pending"`
+	}
+	for call("GET", "/api/v1/setup", nil, &state); state.Pending; call("GET", "/api/v1/setup", nil, &state) {
+		if time.Now().After(deadline) {
+			t.Fatal("setup is still pending 5 minutes after the appliance answered: the seed's runcmd did not set it up")
+		}
+		time.Sleep(3 * time.Second)
+	}
+	var me struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if st := call("POST", "/api/v1/auth/login", map[string]string{"username": "admin", "password": password}, &me); st != 200 {
+		t.Fatalf("the seed's administrator cannot sign in: %d", st)
+	}
+	c.csrf = me.CSRF
+	var org struct {
+		Owner struct {
+			Name string `json:"name"`
+		} `json:"owner"`
+	}
+	if st := call("GET", "/api/v1/org", nil, &org); st != 200 {
+		t.Fatalf("GET /org: %d", st)
+	}
+	if org.Owner.Name != owner {
+		t.Errorf("the organisation is %q, want the seed's %q", org.Owner.Name, owner)
+	}
 }
