@@ -3,8 +3,9 @@
 # check, so that no two appliances made from it share a secret and nobody
 # can log in with the build's key: every per-machine identity made during
 # the build is removed and made again on the customer's first boot.
-#   - the appliance's database, its password and certificates (first boot
-#     makes new ones: avanti-firstboot);
+#   - the appliance's database, its password, binary log, backups, the
+#     maintenance agent's key and the certificates (first boot and the
+#     server make new ones);
 #   - machine ID, systemd's credential secret, cloud-init state;
 #   - at power-off (avanti-seal.service), the build user, its key and sudo
 #     rule, and the SSH host keys: Packer's shutdown command comes over SSH
@@ -18,8 +19,11 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 data=/var/lib/avanti
 
 echo "==> finish: the appliance's build-time data and secrets"
-systemctl stop avanti.service
-mariadb -e "DROP DATABASE IF EXISTS avanti; DROP USER IF EXISTS 'avanti'@'localhost';"
+# Stopped, not disabled: they start on the customer's first boot.
+systemctl stop avanti.service avanti-binlog-ship.service avanti-maint.service avanti-backup.timer avanti-backup.service
+# RESET MASTER: the binary log holds the build's statements (the build
+# account's password among them); the customer's starts empty.
+mariadb -e "DROP DATABASE IF EXISTS avanti; DROP USER IF EXISTS 'avanti'@'localhost'; RESET MASTER;"
 sed -i '/^AVANTI_DSN=/d' /etc/avanti/avanti.env
 find "${data:?}" -mindepth 1 -delete
 systemctl stop mariadb.service

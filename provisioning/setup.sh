@@ -90,7 +90,7 @@ systemctl enable --quiet --now chrony.service unattended-upgrades.service
 # offers its channel (both have conditions of their own).
 systemctl enable --quiet open-vm-tools.service 2>/dev/null || true
 
-step "avanti-firstboot (database, settings, HTTPS certificate) and avanti.service"
+step "avanti-firstboot (database, settings) and avanti.service (makes its HTTPS certificate)"
 systemctl enable --quiet avanti-firstboot.service avanti.service avanti-issue.path
 systemctl start avanti-issue.path
 systemctl restart avanti-firstboot.service
@@ -112,6 +112,15 @@ until curl -fsk --max-time 5 https://127.0.0.1/healthz >/dev/null 2>&1; do
 	waited=$((waited + 2))
 done
 step "healthy: $(curl -fsk https://127.0.0.1/healthz)"
+
+# After firstboot (the database account's grants) and with MariaDB's binary
+# log on (60-avanti.cnf): the nightly verified backup, binary log shipping,
+# and the maintenance agent, which exits at once until maint: is configured
+# and otherwise connects only while an admin has a window open.
+step "operations: avanti-backup.timer, avanti-binlog-ship, avanti-maint"
+systemctl enable --quiet avanti-backup.timer avanti-binlog-ship.service avanti-maint.service
+systemctl start avanti-backup.timer
+systemctl restart avanti-binlog-ship.service avanti-maint.service
 
 # Smaller image: no package cache, and the freed blocks handed back to the
 # (thin) virtual disk.
