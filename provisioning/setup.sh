@@ -96,6 +96,14 @@ systemctl start avanti-issue.path
 systemctl restart avanti-firstboot.service
 systemctl restart avanti.service
 
+step "system settings (avanti-system) and the console menu on tty1 (avanti-console-ui)"
+# The menu takes tty1 from getty (masked, so no getty starts there again);
+# login prompts stay on tty2-6 (Alt+F2) and the serial console.
+systemctl mask --quiet getty@tty1.service
+systemctl enable --quiet avanti-system.path avanti-system.service avanti-console-ui.service
+systemctl start avanti-system.path
+systemctl restart avanti-console-ui.service
+
 # The first start applies every migration: minutes under software emulation
 # on a busy host. HEALTH_TIMEOUT (s) overrides the limit.
 step "waiting for https://127.0.0.1/healthz"
