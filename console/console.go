@@ -1,7 +1,8 @@
 // Package console is the face staff use all day from any browser on the
 // municipal network: the sign-in page, the operator's desk app, the
 // supervisor's live view and the admin console (organisation, services,
-// agendas, work plans, users, devices, playlists, audit log, statistics).
+// agendas, work plans, users, devices, playlists, audit log, statistics,
+// backups, remote maintenance, updates) and the first-boot setup page.
 // Its pages and assets are embedded in the binary; it talks to the
 // appliance only over HTTP and /ws/desk, as docs/console.md describes.
 //
@@ -61,6 +62,7 @@ var everyone = []string{Admin, Backoffice, Operator}
 var pages = []Page{
 	{Path: "", Name: "home", Roles: everyone},
 	{Path: "login", Name: "login"},
+	{Path: "setup", Name: "setup"}, // first boot: no account exists yet
 	{Path: "desk", Name: "desk", Roles: []string{Admin, Operator}, Menu: true},
 	{Path: "supervisor", Name: "supervisor", Roles: []string{Admin, Backoffice}, Menu: true},
 	{Path: "workplan", Name: "workplan", Roles: []string{Admin, Backoffice}, Menu: true},
@@ -72,6 +74,9 @@ var pages = []Page{
 	{Path: "devices", Name: "devices", Roles: []string{Admin}, Menu: true},
 	{Path: "playlists", Name: "playlists", Roles: []string{Admin}, Menu: true},
 	{Path: "audit", Name: "audit", Roles: []string{Admin}, Menu: true},
+	{Path: "backups", Name: "backups", Roles: []string{Admin}, Menu: true},
+	{Path: "maintenance", Name: "maintenance", Roles: []string{Admin}, Menu: true},
+	{Path: "updates", Name: "updates", Roles: []string{Admin}, Menu: true},
 	{Path: "account", Name: "account", Roles: everyone},
 }
 

@@ -1,6 +1,7 @@
 // The sign-in page: username and password, what went wrong in plain words
 // (wrong password, locked until …, not allowed), then back to the page the
-// visitor came for.
+// visitor came for. A new appliance sends the visitor to its first-boot
+// setup instead.
 
 import { api } from "./api.js";
 import { boot, signIn } from "./shell.js";
@@ -22,6 +23,16 @@ boot(
     } catch {
       // not signed in: the form it is
     }
+    // A new appliance has no account yet: its first-boot setup comes first.
+    try {
+      const setup = await api("GET", "/setup", null, { auth: false });
+      if (setup && setup.pending) {
+        location.replace("setup");
+        await new Promise(() => {});
+      }
+    } catch {
+      // the sign-in form works without knowing
+    }
     const form = $("#signin-form");
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -33,7 +44,14 @@ boot(
         button.disabled = false;
       }
     });
-    form.elements.username.focus();
+    // Just set up: the administrator's name is filled in.
+    const username = new URLSearchParams(location.search).get("username");
+    if (username) {
+      form.elements.username.value = username;
+      form.elements.password.focus();
+    } else {
+      form.elements.username.focus();
+    }
   },
   { open: true },
 );

@@ -5,7 +5,7 @@
 // logout button and the sign-in dialog shown when the session expires.
 
 import { api, setCSRF, setReauth } from "./api.js";
-import { t, setLanguage, time } from "./i18n.js";
+import { t, setLanguage, time, dateTime } from "./i18n.js";
 import { allowed } from "./logic.js";
 import { $, $$, clearErrors, fieldError, formError, message, notice, showErrors } from "./forms.js";
 
@@ -126,6 +126,26 @@ function showMenu(role) {
   $("#logout").hidden = false;
 }
 
+// backupBanner warns an admin, on every page, that no backup verified in
+// the last 26 hours exists (the API's stale flag). Other roles never ask:
+// the endpoint is the admins'. A failure to ask shows nothing.
+export async function backupBanner() {
+  let res;
+  try {
+    res = await api("GET", "/backups", null, { auth: false });
+  } catch {
+    return;
+  }
+  const banner = $("#backup-banner");
+  if (!banner) return;
+  const stale = !!(res && res.configured && res.stale);
+  banner.hidden = !stale;
+  body.dataset.backupStale = String(stale);
+  if (!stale) return;
+  const last = res.status && res.status.last_verified;
+  $("#backup-banner-text").textContent = last ? t("backup_banner.since", { when: dateTime(last.created_at) }) : t("backup_banner.none");
+}
+
 function reveal(id) {
   $("#loading").hidden = true;
   $(id).hidden = false;
@@ -160,6 +180,7 @@ export async function boot(init, { open = false } = {}) {
   const role = session.user.role;
   body.dataset.role = role;
   showMenu(role);
+  if (role === "admin") backupBanner();
   if (!allowed(body.dataset.roles, role)) {
     reveal("#forbidden");
     document.title = t("forbidden.title") + " — Avanti";
