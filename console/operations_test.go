@@ -45,7 +45,7 @@ func takeBackup(t *testing.T, env *testenv.Env, verify bool) backup.Manifest {
 	return m
 }
 
-// noRequestTo tells whether the page asked the API for path (the browser's
+// requested tells whether the page asked the API for path (the browser's
 // resource timing lists every fetch).
 func requested(b *tab, path string) bool {
 	return eval[bool](b, fmt.Sprintf(`performance.getEntriesByType("resource").some(e => new URL(e.name).pathname === %s)`, js(path)))
