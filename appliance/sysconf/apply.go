@@ -41,8 +41,9 @@ type Applier struct {
 	// Run runs a command of the system (systemctl, chronyc, networkctl);
 	// nil runs none (always so with a Root, but in tests).
 	Run func(ctx context.Context, name string, args ...string) error
-	// HasAddress says whether an interface carries an address; a static
-	// address that has not appeared after CheckFor is rolled back.
+	// HasAddress says whether an interface carries an address (the zero
+	// address: any but link-local); a static address that has not
+	// appeared after CheckFor is rolled back.
 	HasAddress func(iface string, addr netip.Addr) bool
 	CheckFor   time.Duration
 	Log        *slog.Logger
@@ -139,6 +140,9 @@ func (a *Applier) applyTimezone(name, zone string) (bool, error) {
 	did := false
 	if cur, _ := os.Readlink(a.path(LocaltimePath)); cur != zone {
 		tmp := a.path(LocaltimePath) + ".avanti-new"
+		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+			return false, err
+		}
 		os.Remove(tmp)
 		if err := os.Symlink(zone, tmp); err != nil {
 			return false, err
@@ -187,64 +191,78 @@ func (a *Applier) applyNTP(ctx context.Context, servers []string) (bool, error) 
 }
 
 type netPlan struct {
-	content  []byte
+	content  []byte     // nil: remove ours, the base image's fallback applies
 	ifaces   []string   // to reconfigure
-	check    string     // static: the interface that must carry addr
-	addr     netip.Addr // static address
+	check    string     // the interface that must come up with an address
+	addr     netip.Addr // static: that address; DHCP: any
 	describe string
 }
 
-// planNetwork renders the networkd file. DHCP matches every wired
-// interface, as the base image's fallback does; a static address goes on
-// the first wired interface only (a second NIC keeps DHCP), matched by
-// name, which stays when a hypervisor hands out a new MAC address.
+// FallbackNetworkPath is the base image's DHCP on every wired interface.
+const FallbackNetworkPath = "/etc/systemd/network/80-dhcp.network"
+
+// planNetwork renders the networkd file. DHCP is the base image's
+// fallback, so our file goes (or, without the fallback, says DHCP on every
+// wired interface as it does); a static address goes on the first wired
+// interface only (a second NIC keeps DHCP), matched by name, which stays
+// when a hypervisor hands out a new MAC address.
 func (a *Applier) planNetwork(n Network) *netPlan {
 	wired := a.wiredInterfaces()
+	p := &netPlan{ifaces: wired, describe: "DHCP"}
+	if len(wired) > 0 {
+		p.check = wired[0]
+	}
 	var b strings.Builder
 	b.WriteString(header)
-	p := &netPlan{ifaces: wired}
-	if n.Mode == Static {
-		match := "en* eth*"
-		if len(wired) > 0 {
-			match = wired[0]
-			p.ifaces, p.check = wired[:1], wired[0]
-		} else {
-			a.log().Warn("no wired interface found: the static address goes on every en*/eth* interface")
+	if n.Mode != Static {
+		if _, err := os.Stat(a.path(FallbackNetworkPath)); err == nil {
+			return p
 		}
-		prefix, _ := netip.ParsePrefix(n.Address)
-		p.addr = prefix.Addr()
-		fmt.Fprintf(&b, "[Match]\nName=%s\n\n[Network]\nDHCP=no\nAddress=%s\nGateway=%s\n", match, n.Address, n.Gateway)
-		for _, d := range n.DNS {
-			fmt.Fprintf(&b, "DNS=%s\n", d)
-		}
-		p.describe = fmt.Sprintf("static %s via %s on %s", n.Address, n.Gateway, match)
-		if len(n.DNS) > 0 {
-			p.describe += ", DNS " + strings.Join(n.DNS, " ")
-		}
-	} else {
 		b.WriteString("[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n")
-		p.describe = "DHCP"
+		p.content = []byte(b.String())
+		return p
+	}
+	match := "en* eth*"
+	if len(wired) > 0 {
+		match, p.ifaces = wired[0], wired[:1]
+	} else {
+		a.log().Warn("no wired interface found: the static address goes on every en*/eth* interface")
+	}
+	prefix, _ := netip.ParsePrefix(n.Address)
+	p.addr = prefix.Addr()
+	fmt.Fprintf(&b, "[Match]\nName=%s\n\n[Network]\nDHCP=no\nAddress=%s\nGateway=%s\n", match, n.Address, n.Gateway)
+	for _, d := range n.DNS {
+		fmt.Fprintf(&b, "DNS=%s\n", d)
+	}
+	p.describe = fmt.Sprintf("static %s via %s on %s", n.Address, n.Gateway, match)
+	if len(n.DNS) > 0 {
+		p.describe += ", DNS " + strings.Join(n.DNS, " ")
 	}
 	p.content = []byte(b.String())
 	return p
 }
 
-// applyNetwork writes the networkd file (the previous one kept as .bak)
-// and has networkd reconfigure. A static address that does not appear
-// within CheckFor brings the previous file back.
+// applyNetwork writes (or removes) the networkd file, the previous one kept
+// as .bak, and has networkd reconfigure. A static address that does not
+// appear within CheckFor brings the previous file back. Once the address
+// is there the appliance restarts, so its HTTPS certificate names it.
 func (a *Applier) applyNetwork(ctx context.Context, p *netPlan) (bool, error) {
 	file := a.path(NetworkPath)
-	if sameContent(file, p.content) {
-		return false, nil
-	}
 	prev, err := os.ReadFile(file)
 	hadPrev := err == nil
+	if (p.content == nil && !hadPrev) || (p.content != nil && sameContent(file, p.content)) {
+		return false, nil
+	}
 	if hadPrev {
 		if err := writeAtomic(file+".bak", prev, 0o644, -1, -1); err != nil {
 			return false, err
 		}
 	}
-	if _, err := a.writeIfChanged(NetworkPath, p.content); err != nil {
+	if p.content == nil {
+		if err := os.Remove(file); err != nil {
+			return false, err
+		}
+	} else if _, err := a.writeIfChanged(NetworkPath, p.content); err != nil {
 		return false, err
 	}
 	if !a.active(ctx, "systemd-networkd.service") {
@@ -257,6 +275,11 @@ func (a *Applier) applyNetwork(ctx context.Context, p *netPlan) (bool, error) {
 	deadline := time.Now().Add(a.CheckFor)
 	for !a.HasAddress(p.check, p.addr) {
 		if time.Now().After(deadline) {
+			if !p.addr.IsValid() {
+				// DHCP is the safe default: nothing to go back to.
+				a.log().Warn("no address from DHCP yet", "interface", p.check, "waited", a.CheckFor)
+				return true, nil
+			}
 			a.log().Error("the static address did not appear: the previous network settings are back",
 				"interface", p.check, "address", p.addr, "waited", a.CheckFor)
 			if hadPrev {
@@ -273,7 +296,13 @@ func (a *Applier) applyNetwork(ctx context.Context, p *netPlan) (bool, error) {
 		case <-time.After(time.Second):
 		}
 	}
-	a.log().Info("static address is up", "interface", p.check, "address", p.addr)
+	a.log().Info("network is up", "interface", p.check, "address", p.addr)
+	if a.active(ctx, "avanti.service") {
+		// The server makes its certificate for the addresses it has at start.
+		if err := a.Run(ctx, "systemctl", "try-restart", "avanti.service"); err != nil {
+			a.log().Warn("restart avanti for its certificate", "err", err)
+		}
+	}
 	return true, nil
 }
 
@@ -349,6 +378,8 @@ func (a *Applier) writeIfChanged(p string, data []byte) (bool, error) {
 	return true, nil
 }
 
+// hasAddress reports whether iface carries addr; the zero addr: any
+// address but a link-local one (a DHCP lease).
 func hasAddress(iface string, addr netip.Addr) bool {
 	i, err := net.InterfaceByName(iface)
 	if err != nil {
@@ -360,7 +391,8 @@ func hasAddress(iface string, addr netip.Addr) bool {
 	}
 	for _, x := range addrs {
 		if n, ok := x.(*net.IPNet); ok {
-			if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == addr {
+			a, ok := netip.AddrFromSlice(n.IP)
+			if ok && (a.Unmap() == addr || !addr.IsValid() && !a.IsLinkLocalUnicast()) {
 				return true
 			}
 		}

@@ -32,7 +32,7 @@ func fakeRoot(t *testing.T) string {
 	for _, z := range []string{"Europe/Rome", "Etc/UTC"} {
 		writeFile(t, filepath.Join(root, ZoneinfoDir, z), "TZif")
 	}
-	writeFile(t, filepath.Join(root, "etc/systemd/network/80-dhcp.network"), "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n")
+	writeFile(t, filepath.Join(root, FallbackNetworkPath), "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n")
 	must(t, os.Symlink("/usr/share/zoneinfo/Etc/UTC", filepath.Join(root, LocaltimePath)))
 	return root
 }
@@ -120,8 +120,9 @@ func TestBackToDHCPKeepsTheStaticFileAsBackupAndNoServersMeansDebiansPool(t *tes
 	if !slices.Equal(changed, []string{"time servers: Debian's pool", "network: DHCP"}) {
 		t.Errorf("changed %q", changed)
 	}
-	if got := slurp(t, filepath.Join(root, NetworkPath)); got != header+"[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n" {
-		t.Errorf("DHCP file:\n%s", got)
+	// DHCP is the base image's fallback: our file goes.
+	if _, err := os.Stat(filepath.Join(root, NetworkPath)); !os.IsNotExist(err) {
+		t.Errorf("10-avanti.network stays with DHCP: %v", err)
 	}
 	if got := slurp(t, filepath.Join(root, NetworkPath+".bak")); got != static {
 		t.Errorf(".bak:\n%s", got)
@@ -132,6 +133,16 @@ func TestBackToDHCPKeepsTheStaticFileAsBackupAndNoServersMeansDebiansPool(t *tes
 	// No time zone: the system's stays.
 	if l, _ := os.Readlink(filepath.Join(root, LocaltimePath)); l != "/usr/share/zoneinfo/Europe/Rome" {
 		t.Errorf("/etc/localtime -> %q", l)
+	}
+}
+
+func TestDHCPWithoutTheBaseImagesFallbackWritesItsOwnFile(t *testing.T) {
+	root := fakeRoot(t)
+	must(t, os.Remove(filepath.Join(root, FallbackNetworkPath)))
+	_, err := (&Applier{Root: root}).Apply(context.Background(), Settings{Network: &Network{Mode: DHCP}})
+	must(t, err)
+	if got := slurp(t, filepath.Join(root, NetworkPath)); got != header+"[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n" {
+		t.Errorf("DHCP file:\n%s", got)
 	}
 }
 
@@ -161,6 +172,8 @@ func TestCommandsRunOnlyForWhatChanged(t *testing.T) {
 	want := []string{
 		"systemctl is-active --quiet chrony.service", "chronyc reload sources",
 		"systemctl is-active --quiet systemd-networkd.service", "networkctl reload", "networkctl reconfigure ens18",
+		// the address is up: the server makes a certificate naming it
+		"systemctl is-active --quiet avanti.service", "systemctl try-restart avanti.service",
 	}
 	if !slices.Equal(ran, want) {
 		t.Errorf("ran %q\nwant %q", ran, want)
