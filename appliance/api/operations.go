@@ -133,8 +133,18 @@ func (a *API) backups(c echo.Context) error {
 	for _, m := range slices.Backward(all) {
 		list = append(list, backupItem{Name: m.Name, CreatedAt: m.CreatedAt, Size: m.Size, Encrypted: m.Encrypted})
 	}
+	stale := backup.Stale(s, a.now())
+	if stale && s.LastVerified == nil {
+		// A new appliance has had no night to back up in yet: stale only
+		// once it has been set up for as long as a backup may be old.
+		installed, err := a.st.InstalledAt(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		stale = !installed.IsZero() && a.now().Sub(installed) > backup.StaleAfter
+	}
 	return c.JSON(http.StatusOK, map[string]any{"configured": true, "status": s, "list": list,
-		"stale": backup.Stale(s, a.now()), "binlogs_stale": backup.ShipStale(s, a.now())})
+		"stale": stale, "binlogs_stale": backup.ShipStale(s, a.now())})
 }
 
 // backupItem is one backup in the console's list (the manifest without

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/backup"
 	"avanti/appliance/maint"
 	"avanti/appliance/testenv"
 )
@@ -79,8 +80,15 @@ func TestTheConsoleSeesThatNoBackupIsStale(t *testing.T) {
 		t.Fatalf("backups: %d %s", st, raw)
 	}
 	who[admin].JSON("GET", "/api/v1/backups", nil, &b)
-	if !b.Configured || !b.Stale || b.Status.Backups != 0 || b.List == nil || len(b.List) != 0 {
-		t.Errorf("with no backup yet: %+v, want stale", b)
+	if !b.Configured || b.Stale || b.Status.Backups != 0 || b.List == nil || len(b.List) != 0 {
+		t.Errorf("just set up, no backup yet: %+v, want not stale (no night has passed)", b)
+	}
+	// A day and more later still without a verified backup: stale.
+	env.Clock.Advance(backup.StaleAfter + time.Hour)
+	who = signIn(t, env) // the sessions have ended meanwhile
+	who[admin].JSON("GET", "/api/v1/backups", nil, &b)
+	if !b.Stale {
+		t.Errorf("set up %v ago, no backup: %+v, want stale", backup.StaleAfter+time.Hour, b)
 	}
 	_, raw := env.Anonymous(t).Do("GET", "/metrics", nil)
 	if !strings.Contains(string(raw), "avanti_backup_verified_age_seconds -1") {
