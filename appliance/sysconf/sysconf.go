@@ -290,22 +290,36 @@ func Update(path string, change func(*Settings) error) (Settings, error) {
 	if err != nil {
 		return s, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return s, err
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return s, err
+		}
+		// Made by root (the console): still the data directory owner's.
+		if uid, gid := owner(filepath.Dir(dir)); os.Geteuid() == 0 && uid >= 0 {
+			if err := os.Lchown(dir, uid, gid); err != nil {
+				return s, err
+			}
+		}
 	}
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
 		// The file's owner, or else its directory's.
-		for _, p := range []string{path, filepath.Dir(path)} {
-			if fi, err := os.Lstat(p); err == nil {
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					uid, gid = int(st.Uid), int(st.Gid)
-					break
-				}
-			}
+		if uid, gid = owner(path); uid < 0 {
+			uid, gid = owner(dir)
 		}
 	}
 	return s, writeAtomic(path, append(out, '\n'), 0o640, uid, gid)
+}
+
+// owner is the user and group owning path (-1 if it cannot be read).
+func owner(path string) (int, int) {
+	if fi, err := os.Lstat(path); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return int(st.Uid), int(st.Gid)
+		}
+	}
+	return -1, -1
 }
 
 // writeAtomic replaces path with data: a temporary file beside it, synced,

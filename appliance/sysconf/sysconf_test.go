@@ -289,3 +289,20 @@ func TestUpdateKeepsOtherKeysAndIsAllOrNothing(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+func TestTheConsoleWritingAsRootLeavesTheFileTheAvantiUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand files to another user")
+	}
+	data := t.TempDir()
+	const avanti = 4242 // the avanti user owns the data directory
+	must(t, os.Chown(data, avanti, avanti))
+	file := filepath.Join(data, "system", "system.json")
+	_, err := Update(file, func(s *Settings) error { s.NTPServers = []string{"ntp.comune.local"}; return nil })
+	must(t, err)
+	for _, p := range []string{filepath.Dir(file), file} {
+		if uid, gid := owner(p); uid != avanti || gid != avanti {
+			t.Errorf("%s owned by %d:%d", p, uid, gid)
+		}
+	}
+}
