@@ -291,7 +291,13 @@ func Update(path string, change func(*Settings) error) (Settings, error) {
 		return s, err
 	}
 	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	// The avanti user owns the data directory: root writes only into a real
+	// directory there, never where a link it put in place points.
+	fi, err := os.Lstat(dir)
+	if err == nil && !fi.IsDir() {
+		return s, fmt.Errorf("%s: not a directory", dir)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return s, err
 		}

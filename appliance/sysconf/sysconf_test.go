@@ -288,6 +288,17 @@ func TestUpdateKeepsOtherKeysAndIsAllOrNothing(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
 	}
+
+	// A directory swapped for a link elsewhere is not written through.
+	elsewhere := t.TempDir()
+	linked := filepath.Join(t.TempDir(), "system")
+	must(t, os.Symlink(elsewhere, linked))
+	if _, err := Update(filepath.Join(linked, "system.json"), func(*Settings) error { return nil }); err == nil {
+		t.Error("written through a link")
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Errorf("written through a link: %v", entries)
+	}
 }
 
 func TestTheConsoleWritingAsRootLeavesTheFileTheAvantiUsers(t *testing.T) {
