@@ -391,3 +391,62 @@ func TestImageSeeded(t *testing.T) {
 		t.Errorf("the organisation is %q, want the seed's %q", org.Owner.Name, owner)
 	}
 }
+
+// envQGA is the QEMU guest agent's socket of the booted VM.
+const envQGA = "AVANTI_IMAGE_QGA"
+
+// TestImageSystem looks inside the VM after first-boot setup (run after
+// TestImage): the operations units are installed and on or off as the
+// operations issue says, the settings made on the setup page reached the
+// system, SSH is closed.
+func TestImageSystem(t *testing.T) {
+	socket := os.Getenv(envQGA)
+	if socket == "" {
+		t.Skipf("%s is not set: run make image-test", envQGA)
+	}
+	g := dialGuest(t, socket)
+	sh := func(script string) (int, string) { return g.run(t, "/bin/sh", "-c", script) }
+
+	for _, u := range []struct{ unit, state string }{
+		{"avanti.service", "active"},
+		{"mariadb.service", "active"},
+		{"nftables.service", "active"},
+		{"chrony.service", "active"},
+		{"avanti-backup.timer", "active"},        // nightly backup + verify
+		{"avanti-binlog-ship.service", "active"}, // point-in-time recovery, RPO ≤ 5 min
+		{"avanti-maint.service", "active"},       // running, but connects only in a window
+		{"avanti-system.path", "active"},         // applies the setup page's system settings
+		{"avanti-console-ui.service", "active"},  // the VM console's text UI
+	} {
+		if code, out := g.run(t, "/bin/systemctl", "is-active", u.unit); code != 0 || strings.TrimSpace(out) != u.state {
+			_, status := g.run(t, "/bin/systemctl", "status", "--no-pager", "-n", "20", u.unit)
+			t.Errorf("%s is %q, want %s:\n%s", u.unit, strings.TrimSpace(out), u.state, status)
+		}
+	}
+	// The binary log is on for point-in-time recovery.
+	if code, out := sh(`mariadb -Nse 'SELECT @@log_bin, @@binlog_format, @@sync_binlog'`); code != 0 || strings.Fields(out)[0] != "1" ||
+		!strings.Contains(out, "ROW") {
+		t.Errorf("MariaDB binary log: %d %q, want on, ROW", code, out)
+	}
+	// No maintenance window is open: the agent has no connection out and
+	// SSH is closed to the LAN.
+	if code, out := sh(`ss -Htnp state established '( dport = :22 or sport = :22 )'`); code != 0 || strings.TrimSpace(out) != "" {
+		t.Errorf("SSH connections without a maintenance window: %q", out)
+	}
+	if code, out := sh(`nft list ruleset | grep -E 'dport 22 accept' || true`); code != 0 || strings.Contains(out, "image build") {
+		t.Errorf("the image build's SSH opening is still in the firewall: %q", out)
+	}
+	// The setup page's time zone and time servers reached the system.
+	if _, out := sh(`readlink /etc/localtime; cat /etc/chrony/sources.d/*.sources 2>/dev/null`); !strings.Contains(out, "Europe/Rome") ||
+		!strings.Contains(out, "ntp1.inrim.it") {
+		t.Errorf("system settings from the setup page not applied: %q", out)
+	}
+	// The sealed image carries nothing of the build.
+	if code, out := sh(`id packer 2>&1; ls /etc/sudoers.d/`); code == 0 && strings.Contains(out, "uid=") {
+		t.Errorf("the build user is still there: %q", out)
+	}
+	_, out := sh(`journalctl -b -p err --no-pager -q | grep -v -e 'regulatory' -e 'firmware' | tail -20`)
+	if strings.TrimSpace(out) != "" {
+		t.Logf("errors in this boot's journal (not failing the test):\n%s", out)
+	}
+}
