@@ -436,10 +436,18 @@ func TestImageSystem(t *testing.T) {
 	if code, out := sh(`nft list ruleset | grep -E 'dport 22 accept' || true`); code != 0 || strings.Contains(out, "image build") {
 		t.Errorf("the image build's SSH opening is still in the firewall: %q", out)
 	}
-	// The setup page's time zone and time servers reached the system.
-	if _, out := sh(`readlink /etc/localtime; cat /etc/chrony/sources.d/*.sources 2>/dev/null`); !strings.Contains(out, "Europe/Rome") ||
-		!strings.Contains(out, "ntp1.inrim.it") {
-		t.Errorf("system settings from the setup page not applied: %q", out)
+	// The setup page's time zone and time servers reached the system
+	// (avanti-system.path applies them as soon as the setup writes them).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		_, out := sh(`readlink /etc/localtime; cat /etc/chrony/sources.d/*.sources 2>/dev/null`)
+		if strings.Contains(out, "Europe/Rome") && strings.Contains(out, "ntp1.inrim.it") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, log := sh(`journalctl -b -u avanti-system.service --no-pager | tail -20`)
+			t.Errorf("system settings from the setup page not applied a minute later: %q\n%s", out, log)
+			break
+		}
 	}
 	// The sealed image carries nothing of the build.
 	if code, out := sh(`id packer 2>&1; ls /etc/sudoers.d/`); code == 0 && strings.Contains(out, "uid=") {
