@@ -68,7 +68,7 @@ func consoleUICmd() *cobra.Command {
 				log:        log,
 			}
 			if term {
-				ui.clear, ui.refresh = true, time.Minute
+				ui.clear, ui.refresh, ui.idle = true, time.Minute, 5*time.Minute
 				ui.noEcho = func(on bool) { setEcho(os.Stdin, !on) }
 			}
 			defer func() {
@@ -89,6 +89,7 @@ type consoleUI struct {
 	noEcho  func(on bool) // hides a password being typed (a terminal)
 	clear   bool          // clear the screen before the status
 	refresh time.Duration // redraw the idle status this often (0: never)
+	idle    time.Duration // a question unanswered this long gives up (0: never)
 
 	version string
 	dataDir string
@@ -152,10 +153,9 @@ func (u *consoleUI) run(ctx context.Context) error {
 		default:
 			u.printf("%q is not on the menu.\n", choice)
 		}
+		// The end of input shows at the next choice.
 		u.printf("\nPress Enter to return to the menu.")
-		if _, ok := u.line(ctx); !ok {
-			return nil
-		}
+		u.line(ctx)
 	}
 }
 
@@ -178,10 +178,21 @@ func (u *consoleUI) choice(ctx context.Context) (line string, ok, idle bool) {
 	}
 }
 
+// line reads an answer. A question left unanswered for u.idle gives up,
+// so a walked-away administrator's sign-in is not someone else's.
 func (u *consoleUI) line(ctx context.Context) (string, bool) {
+	var timeout <-chan time.Time
+	if u.idle > 0 {
+		t := time.NewTimer(u.idle)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case l, ok := <-u.lines:
 		return l, ok
+	case <-timeout:
+		u.printf("\nNo answer for %s: back to the menu, nothing changed.\n", u.idle)
+		return "", false
 	case <-ctx.Done():
 		return "", false
 	}

@@ -202,3 +202,24 @@ func TestACancelledChangeWritesNothing(t *testing.T) {
 		t.Errorf("settings changed: %v, %d", err, len(c.applied))
 	}
 }
+
+func TestAQuestionLeftUnansweredGoesBackToTheMenu(t *testing.T) {
+	st := testenv.NewStore(t)
+	setUp(t, st)
+	c := newConsole(t, st)
+	in := make(chan string)
+	c.ui.lines, c.ui.idle = in, 50*time.Millisecond
+	done := make(chan string)
+	go func() {
+		c.ui.run(context.Background())
+		done <- c.out.String()
+	}()
+	in <- "1"
+	in <- "admin" // and then nobody types the password
+	time.Sleep(200 * time.Millisecond)
+	close(in)
+	out := <-done
+	if !strings.Contains(out, "No answer for 50ms: back to the menu") || strings.Contains(out, "Refused") {
+		t.Errorf("console:\n%s", out)
+	}
+}
