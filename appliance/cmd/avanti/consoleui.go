@@ -256,11 +256,18 @@ func (u *consoleUI) status(ctx context.Context) {
 	if len(s.NTPServers) > 0 {
 		servers = strings.Join(s.NTPServers, " ")
 	}
-	loc := time.Local
-	if l, err := time.LoadLocation(s.Timezone); err == nil && s.Timezone != "" {
-		loc = l
+	// The zone the settings ask for, else the system's (this process's
+	// time.Local is the one it started with).
+	zone := s.Timezone
+	if zone == "" {
+		b, _ := os.ReadFile("/etc/timezone")
+		zone = strings.TrimSpace(string(b))
 	}
-	u.printf("Time:         %s (%s), servers: %s\n", u.now().In(loc).Format("2006-01-02 15:04"), loc, servers)
+	loc, err := time.LoadLocation(zone)
+	if err != nil || zone == "" {
+		loc, zone = time.UTC, "UTC"
+	}
+	u.printf("Time:         %s (%s), servers: %s\n", u.now().In(loc).Format("2006-01-02 15:04 MST"), zone, servers)
 	if fp, err := tlsca.Fingerprint(filepath.Join(u.dataDir, "tls")); err == nil {
 		fp = colonHex(fp)
 		u.printf("CA certificate, SHA-256 (compare with your browser's):\n  %s\n  %s\n", fp[:47], fp[48:])

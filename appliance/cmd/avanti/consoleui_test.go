@@ -18,6 +18,7 @@ import (
 	"avanti/appliance/store"
 	"avanti/appliance/sysconf"
 	"avanti/appliance/testenv"
+	"avanti/appliance/tlsca"
 )
 
 // vmConsole is the menu as the VM's console shows it, driven by typed lines.
@@ -110,8 +111,16 @@ func TestBeforeSetupTheConsoleSetsAStaticAddressWithoutASignIn(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(c.ui.dataDir, "setup-code"), []byte("\nAvanti: first-boot setup code 1234-5678-9012\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := tlsca.Ensure(filepath.Join(c.ui.dataDir, "tls"), []string{"localhost"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := tlsca.Fingerprint(filepath.Join(c.ui.dataDir, "tls"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := c.run(t)
 	for _, want := range []string{
+		colonHex(fp)[:47], colonHex(fp)[48:], "2026-11-23 09:00 CET (Europe/Rome)",
 		"https://10.20.0.7/console/", "Setup code: 1234-5678-9012", "Open https://10.20.0.7/console/setup",
 		"no sign-in needed", "written with its prefix", "not in the appliance's network 10.20.0.0/24",
 		"Network: static 10.20.0.5/24, gateway 10.20.0.1, DNS 10.20.0.2 10.20.0.3",
