@@ -2,7 +2,8 @@
 // municipal network: the sign-in page, the operator's desk app, the
 // supervisor's live view and the admin console (organisation, services,
 // agendas, work plans, users, devices, playlists, audit log, statistics,
-// backups, remote maintenance, updates) and the first-boot setup page.
+// backups, remote maintenance, updates, the HTTPS certificate) and the
+// first-boot setup page.
 // Its pages and assets are embedded in the binary; it talks to the
 // appliance only over HTTP and /ws/desk, as docs/console.md describes.
 //
@@ -77,6 +78,7 @@ var pages = []Page{
 	{Path: "backups", Name: "backups", Roles: []string{Admin}, Menu: true},
 	{Path: "maintenance", Name: "maintenance", Roles: []string{Admin}, Menu: true},
 	{Path: "updates", Name: "updates", Roles: []string{Admin}, Menu: true},
+	{Path: "tls", Name: "tls", Roles: []string{Admin}, Menu: true},
 	{Path: "account", Name: "account", Roles: everyone},
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -22,6 +23,7 @@ import (
 	"avanti/appliance/directory"
 	"avanti/appliance/server"
 	"avanti/appliance/store"
+	"avanti/appliance/tlsca"
 
 	"log/slog"
 )
@@ -123,6 +125,10 @@ type Options struct {
 	Directory *directory.Config
 	// Empty starts a new appliance: no demo data, first-boot setup.
 	Empty bool
+	// OwnCA gives the appliance its own CA and server certificate in
+	// data_dir/tls (tls_cert_file: auto), as a real one makes at first
+	// start; the test server still speaks plain HTTP.
+	OwnCA bool
 }
 
 // NewServer starts the appliance on loopback over a fresh database with
@@ -149,6 +155,12 @@ func NewServer(t testing.TB, opt Options) *Env {
 	cfg.DataDir = t.TempDir()
 	if opt.Directory != nil {
 		cfg.Directory = *opt.Directory
+	}
+	if opt.OwnCA {
+		cfg.TLSCertFile = "auto"
+		if _, _, err := tlsca.Ensure(filepath.Join(cfg.DataDir, "tls"), []string{"avanti.comune.local", "127.0.0.1"}, opt.Now); err != nil {
+			t.Fatalf("own CA: %v", err)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
