@@ -20,19 +20,17 @@ package console
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
-	"path"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"avanti/appliance/webpage"
 )
 
 // files are the page templates and static/, the pages' modules, styles
@@ -99,7 +97,7 @@ var (
 type site struct {
 	version string
 	pages   map[string]map[string][]byte // lang → path → page
-	assets  fs.FS
+	assets  *webpage.Assets
 }
 
 // Version is a hash of the embedded pages and assets: it changes with every
@@ -119,7 +117,7 @@ func Handler() http.Handler {
 		// stripped of "/console" only, it starts with a slash.
 		p := strings.TrimPrefix(r.URL.Path, "/")
 		if rest, ok := strings.CutPrefix(p, "a/"); ok {
-			s.serveAsset(w, r, rest)
+			s.assets.Serve(w, r, rest)
 			return
 		}
 		lang := Languages[0]
@@ -150,31 +148,6 @@ func Handler() http.Handler {
 	})
 }
 
-// serveAsset serves rest = "<version>/<file>"; an old version's asset is a
-// 404 rather than today's file under yesterday's name.
-func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, rest string) {
-	version, name, ok := strings.Cut(rest, "/")
-	if !ok || version != s.version || name == "" || !fs.ValidPath(name) {
-		http.NotFound(w, r)
-		return
-	}
-	data, err := fs.ReadFile(s.assets, name)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	switch path.Ext(name) {
-	case ".js":
-		h.Set("Content-Type", "text/javascript; charset=utf-8")
-	case ".json":
-		h.Set("Content-Type", "application/json")
-	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
-}
-
 // Catalogue is the i18n catalogue: language → key → text. Pages use it in
 // their templates ({{t "key"}}) and the modules through the copy of it
 // each page carries.
@@ -192,13 +165,9 @@ func Catalogue() map[string]map[string]string {
 
 func load() *site {
 	once.Do(func() {
-		assets, err := fs.Sub(files, "static")
-		if err != nil {
-			panic(err)
-		}
-		version := fingerprint(files)
-		_, err = fs.Stat(assets, "vendor/fonts.css")
-		font := err == nil
+		assets := webpage.NewAssets(files, "static")
+		version := assets.Version()
+		font := assets.Has("vendor/fonts.css")
 		cat := Catalogue()
 		s := &site{version: version, pages: map[string]map[string][]byte{}, assets: assets}
 		for _, lang := range Languages {
@@ -219,7 +188,7 @@ func load() *site {
 				// Relative asset URLs: every page is one level under the
 				// mount point, whatever the mount point is.
 				err := tpl.ExecuteTemplate(&b, "layout", map[string]any{
-					"Assets":    "a/" + version + "/",
+					"Assets":    assets.Prefix(),
 					"Version":   version,
 					"Font":      font,
 					"Lang":      lang,
@@ -245,25 +214,4 @@ func render(tpl *template.Template, name, lang string) string {
 		panic(fmt.Sprintf("console: %s (%s): %v", name, lang, err))
 	}
 	return b.String()
-}
-
-// fingerprint is a short hash of every file's name and content.
-func fingerprint(fsys fs.FS) string {
-	var names []string
-	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			names = append(names, p)
-		}
-		return nil
-	})
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		data, _ := fs.ReadFile(fsys, n)
-		h.Write([]byte(n))
-		h.Write([]byte{0})
-		sum := sha256.Sum256(data)
-		h.Write(sum[:])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -18,18 +18,15 @@ package kiosk
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"avanti/appliance/webpage"
 )
 
 // files are the page templates and static/, the pages' modules and styles;
@@ -54,7 +51,7 @@ type site struct {
 	kiosk   []byte
 	print   []byte
 	ticket  []byte
-	assets  fs.FS
+	assets  *webpage.Assets
 }
 
 // Version is the page version a totem reports in its status messages: a
@@ -74,7 +71,7 @@ func Handler() http.Handler {
 		// "/kiosk" only, it starts with a slash.
 		p := strings.TrimPrefix(r.URL.Path, "/")
 		if rest, ok := strings.CutPrefix(p, "a/"); ok {
-			s.serveAsset(w, r, rest)
+			s.assets.Serve(w, r, rest)
 			return
 		}
 		switch {
@@ -107,43 +104,17 @@ func (s *site) servePage(w http.ResponseWriter, r *http.Request, page []byte, an
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(page))
 }
 
-// serveAsset serves rest = "<version>/<file>"; an old version's asset is a
-// 404 rather than today's file under yesterday's name.
-func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, rest string) {
-	version, name, ok := strings.Cut(rest, "/")
-	if !ok || version != s.version || name == "" || !fs.ValidPath(name) {
-		http.NotFound(w, r)
-		return
-	}
-	data, err := fs.ReadFile(s.assets, name)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if path.Ext(name) == ".js" {
-		h.Set("Content-Type", "text/javascript; charset=utf-8")
-	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
-}
-
 func load() *site {
 	once.Do(func() {
-		assets, err := fs.Sub(files, "static")
-		if err != nil {
-			panic(err)
-		}
-		version := fingerprint(files)
-		_, err = fs.Stat(assets, "vendor/fonts.css")
-		font := err == nil
+		assets := webpage.NewAssets(files, "static")
+		version := assets.Version()
+		font := assets.Has("vendor/fonts.css")
 		render := func(name, base string) []byte {
 			var b bytes.Buffer
 			// Relative asset URLs, so the pages work under any mount;
 			// the print and ticket pages are one level down.
 			if err := tpls.ExecuteTemplate(&b, name, map[string]any{
-				"Assets":  base + "a/" + version + "/",
+				"Assets":  base + assets.Prefix(),
 				"Version": version,
 				"Font":    font,
 			}); err != nil {
@@ -160,25 +131,4 @@ func load() *site {
 		}
 	})
 	return built
-}
-
-// fingerprint is a short hash of every file's name and content.
-func fingerprint(fsys fs.FS) string {
-	var names []string
-	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			names = append(names, p)
-		}
-		return nil
-	})
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		data, _ := fs.ReadFile(fsys, n)
-		h.Write([]byte(n))
-		h.Write([]byte{0})
-		sum := sha256.Sum256(data)
-		h.Write(sum[:])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -11,17 +11,14 @@ package signage
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"avanti/appliance/webpage"
 )
 
 // files are the page template and static/, the page's modules and styles;
@@ -41,7 +38,7 @@ var (
 type site struct {
 	version string // hash of the page and its assets: the page version the display reports
 	page    []byte
-	assets  fs.FS
+	assets  *webpage.Assets
 }
 
 // Version is the page version a display reports in its status messages: a
@@ -60,11 +57,11 @@ func Handler() http.Handler {
 		}
 		p := r.URL.Path
 		if rest, ok := strings.CutPrefix(p, "a/"); ok {
-			s.serveAsset(w, r, rest)
+			s.assets.Serve(w, r, rest)
 			return
 		}
 		if i := strings.Index(p, "/a/"); i >= 0 {
-			s.serveAsset(w, r, p[i+len("/a/"):])
+			s.assets.Serve(w, r, p[i+len("/a/"):])
 			return
 		}
 		if p != "" && !strings.HasSuffix(p, "/") {
@@ -84,66 +81,18 @@ func Handler() http.Handler {
 	})
 }
 
-// serveAsset serves rest = "<version>/<file>"; an old version's asset is a
-// 404 rather than today's file under yesterday's name.
-func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, rest string) {
-	version, name, ok := strings.Cut(rest, "/")
-	if !ok || version != s.version || name == "" || !fs.ValidPath(name) {
-		http.NotFound(w, r)
-		return
-	}
-	data, err := fs.ReadFile(s.assets, name)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if path.Ext(name) == ".js" {
-		h.Set("Content-Type", "text/javascript; charset=utf-8")
-	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
-}
-
 func load() *site {
 	once.Do(func() {
-		assets, err := fs.Sub(files, "static")
-		if err != nil {
-			panic(err)
-		}
-		version := fingerprint(files)
-		_, err = fs.Stat(assets, "vendor/fonts.css")
+		assets := webpage.NewAssets(files, "static")
 		var b bytes.Buffer
 		if err := pageTpl.Execute(&b, map[string]any{
-			"Assets":  "a/" + version + "/",
-			"Version": version,
-			"Font":    err == nil,
+			"Assets":  assets.Prefix(),
+			"Version": assets.Version(),
+			"Font":    assets.Has("vendor/fonts.css"),
 		}); err != nil {
 			panic(err)
 		}
-		built = &site{version: version, page: b.Bytes(), assets: assets}
+		built = &site{version: assets.Version(), page: b.Bytes(), assets: assets}
 	})
 	return built
-}
-
-// fingerprint is a short hash of every file's name and content.
-func fingerprint(fsys fs.FS) string {
-	var names []string
-	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			names = append(names, p)
-		}
-		return nil
-	})
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		data, _ := fs.ReadFile(fsys, n)
-		h.Write([]byte(n))
-		h.Write([]byte{0})
-		sum := sha256.Sum256(data)
-		h.Write(sum[:])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -2,7 +2,8 @@
 // appliance/realtime/realtime.go, messages in docs/realtime.md): snapshot
 // then events with a seq per channel, resync on a gap or a new epoch, a
 // ping every 5 s, "offline" after 12 s of silence, reconnection with
-// exponential backoff and jitter. Nothing in here is specific to displays.
+// exponential backoff and jitter. The one copy: appliance/webpage serves it
+// among the assets of every face (signage, kiosk, console) as ./live.js.
 
 const PING_MS = 5000;
 const SILENCE_MS = 12000;
