@@ -28,7 +28,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"avanti/appliance/webpage"
 )
@@ -108,9 +107,7 @@ func Version() string { return load().version }
 func Handler() http.Handler {
 	s := load()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		if !webpage.GetOnly(w, r) {
 			return
 		}
 		// Stripped of "/console/" the path is "", "desk" or "a/…";
@@ -132,11 +129,7 @@ func Handler() http.Handler {
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("Vary", "Cookie")
-		h.Set("ETag", `"`+s.version+"-"+lang+`"`)
-		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Vary", "Cookie") // the language
 		h.Set("Referrer-Policy", "same-origin")
 		// Everything comes from the appliance itself: no CDN, no outside URL;
 		// no other site may frame the console (clickjacking).
@@ -144,7 +137,7 @@ func Handler() http.Handler {
 			"connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "+
 			"form-action 'self'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(page))
+		webpage.ServePage(w, r, page, s.version+"-"+lang)
 	})
 }
 

@@ -24,7 +24,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"avanti/appliance/webpage"
 )
@@ -62,9 +61,7 @@ func Version() string { return load().version }
 func Handler() http.Handler {
 	s := load()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		if !webpage.GetOnly(w, r) {
 			return
 		}
 		// Stripped of "/kiosk/" the path is "" or "a/…"; stripped of
@@ -90,10 +87,6 @@ func Handler() http.Handler {
 
 func (s *site) servePage(w http.ResponseWriter, r *http.Request, page []byte, ancestors string) {
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", `"`+s.version+`"`)
-	h.Set("X-Content-Type-Options", "nosniff")
 	// The ticket's token is in the URL: never tell other sites.
 	h.Set("Referrer-Policy", "no-referrer")
 	// Everything comes from the appliance itself: no CDN, no outside URL.
@@ -101,7 +94,7 @@ func (s *site) servePage(w http.ResponseWriter, r *http.Request, page []byte, an
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "+
 		"connect-src 'self'; style-src 'self'; script-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "+
 		"frame-ancestors "+ancestors)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(page))
+	webpage.ServePage(w, r, page, s.version)
 }
 
 func load() *site {

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"avanti/appliance/webpage"
 )
@@ -50,9 +49,7 @@ func Version() string { return load().version }
 func Handler() http.Handler {
 	s := load()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		if !webpage.GetOnly(w, r) {
 			return
 		}
 		p := r.URL.Path
@@ -69,15 +66,11 @@ func Handler() http.Handler {
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", `"`+s.version+`"`)
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		// Everything comes from the appliance itself: no CDN, no outside URL.
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self'; "+
 			"connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.page))
+		webpage.ServePage(w, r, s.page, s.version)
 	})
 }
 

@@ -65,3 +65,32 @@ func TestAStaleCopyOfTheSharedClientIsRefused(t *testing.T) {
 	}()
 	webpage.NewAssets(fstest.MapFS{"static/live.js": {Data: []byte("old")}}, "static")
 }
+
+// A page is asked for again every time and answered 304 while its version
+// holds; only GET and HEAD are served.
+func TestPagesAreRevalidatedAndOnlyRead(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !webpage.GetOnly(w, r) {
+			return
+		}
+		webpage.ServePage(w, r, []byte("<p>page</p>"), "v1-it")
+	})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-cache" || rec.Header().Get("ETag") != `"v1-it"` ||
+		rec.Header().Get("Content-Type") != "text/html; charset=utf-8" || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("page: %d %v", rec.Code, rec.Header())
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("If-None-Match", `"v1-it"`)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("same version: %d, want 304", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d %v", rec.Code, rec.Header())
+	}
+}
