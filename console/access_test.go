@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/demo"
 	"avanti/appliance/testenv"
 	"avanti/console"
@@ -46,23 +47,23 @@ func TestEveryPageForEveryRole(t *testing.T) {
 			t.Parallel()
 			b := newTab(t, 1440, 900)
 			if r.who != nil {
-				b.signIn(env, *r.who, "")
+				signInTab(b, env, *r.who, "")
 			}
 			for _, p := range console.Pages() {
-				b.open(env.URL + "/console/" + p.Path)
-				got := b.ready()
+				b.Open(env.URL + "/console/" + p.Path)
+				got := ready(b)
 				want := "ready"
 				switch {
 				case p.Name == "login" && r.who != nil:
 					// Signed in already: on to the home page.
-					if path := eval[string](b, `location.pathname`); path != "/console/" {
+					if path := browsertest.Eval[string](b, `location.pathname`); path != "/console/" {
 						t.Errorf("/console/login as %s: went to %s", r.role, path)
 					}
 				case p.Name == "login":
 					want = "signin"
 				case p.Name == "setup":
 					// Public: it says the first-boot setup is done.
-					if s := eval[string](b, `document.body.dataset.setup || ""`); s != "done" {
+					if s := browsertest.Eval[string](b, `document.body.dataset.setup || ""`); s != "done" {
 						t.Errorf("/console/setup as %s on a set-up appliance: %q", r.role, s)
 					}
 				case r.who == nil:
@@ -71,22 +72,22 @@ func TestEveryPageForEveryRole(t *testing.T) {
 					want = "forbidden"
 				}
 				if got != want {
-					t.Errorf("/console/%s as %s: %s, want %s; page: %s", p.Path, r.role, got, want, b.describe())
+					t.Errorf("/console/%s as %s: %s, want %s; page: %s", p.Path, r.role, got, want, b.State())
 					continue
 				}
 				switch want {
 				case "signin":
 					if p.Name != "login" {
-						next := eval[string](b, `new URLSearchParams(location.search).get("next")`)
+						next := browsertest.Eval[string](b, `new URLSearchParams(location.search).get("next")`)
 						if next != "/console/"+p.Path {
 							t.Errorf("/console/%s as anonymous: sent to sign in with next=%q", p.Path, next)
 						}
 					}
 				case "forbidden":
-					if s := b.text("#forbidden h1"); s != "Non autorizzato" {
+					if s := b.Text("#forbidden h1"); s != "Non autorizzato" {
 						t.Errorf("/console/%s as %s: %q", p.Path, r.role, s)
 					}
-					if eval[bool](b, `!document.getElementById("content").hidden`) {
+					if browsertest.Eval[bool](b, `!document.getElementById("content").hidden`) {
 						t.Errorf("/console/%s as %s: the page's content is visible", p.Path, r.role)
 					}
 				case "ready":
@@ -94,7 +95,7 @@ func TestEveryPageForEveryRole(t *testing.T) {
 						break // a public page: it does not ask who is signed in
 					}
 					// The menu lists exactly the pages of the role.
-					menu := eval[[]string](b, `[...document.querySelectorAll("#nav li:not([hidden]) a")].map(a => a.getAttribute("href"))`)
+					menu := browsertest.Eval[[]string](b, `[...document.querySelectorAll("#nav li:not([hidden]) a")].map(a => a.getAttribute("href"))`)
 					var wantMenu []string
 					for _, q := range console.Pages() {
 						if q.Menu && contains(q.Roles, r.role) {
@@ -111,10 +112,10 @@ func TestEveryPageForEveryRole(t *testing.T) {
 				// Each page once, as the first role that may see it: no serious
 				// accessibility fault, and a picture of it.
 				if shooter[p.Name] == r.role {
-					b.waitFor("the page's data", `!document.querySelector("[aria-busy=true]")`, 5*time.Second)
+					b.WaitFor("the page's data", `!document.querySelector("[aria-busy=true]")`, 5*time.Second)
 					time.Sleep(200 * time.Millisecond)
-					b.axe(p.Name)
-					b.screenshot("console-" + p.Name)
+					b.Axe(p.Name)
+					b.Screenshot("console-" + p.Name)
 				}
 			}
 		})
@@ -148,7 +149,7 @@ func TestCrossSiteFormPostIsRefused(t *testing.T) {
 
 	// The operator's browser is signed in at the desk.
 	b := signIn(t, env, cr.Operator, "desk")
-	b.waitFor("the desk", `document.body.dataset.desk === "work"`, 10*time.Second)
+	b.WaitFor("the desk", `document.body.dataset.desk === "work"`, 10*time.Second)
 
 	// evil.example, on another port of another host name.
 	var posted = make(chan string, 1)
@@ -166,8 +167,8 @@ window.sent = true; document.getElementById("f").submit();</script>`, env.URL, d
 	}))
 	t.Cleanup(evil.Close)
 	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
-	attack := b.sameBrowser(1000, 700)
-	attack.open(evilURL + "/")
+	attack := b.SameBrowser(1000, 700)
+	attack.Open(evilURL + "/")
 	select {
 	case <-posted:
 	case <-time.After(10 * time.Second):
@@ -205,47 +206,47 @@ func TestSignInSaysWhatWentWrong(t *testing.T) {
 	env := newAppliance(t)
 	cr := env.Demo.Credentials
 	b := newTab(t, 1280, 800)
-	b.open(env.URL + "/console/workplan")
-	if got := b.ready(); got != "signin" {
+	b.Open(env.URL + "/console/workplan")
+	if got := ready(b); got != "signin" {
 		t.Fatalf("anonymous on the work plan: %s", got)
 	}
-	b.fill("#signin-username", cr.Backoffice.Username)
-	b.fill("#signin-password", "sbagliata")
-	b.click("#signin-form button[type=submit]")
-	b.waitFor("the error", `document.getElementById("signin-error").textContent !== ""`, 5*time.Second)
-	if got := b.text("#signin-error"); got != "Nome utente o password errati." {
+	b.Fill("#signin-username", cr.Backoffice.Username)
+	b.Fill("#signin-password", "sbagliata")
+	b.Click("#signin-form button[type=submit]")
+	b.WaitFor("the error", `document.getElementById("signin-error").textContent !== ""`, 5*time.Second)
+	if got := b.Text("#signin-error"); got != "Nome utente o password errati." {
 		t.Errorf("wrong password: %q", got)
 	}
-	if v := eval[string](b, `document.getElementById("signin-username").value`); v != cr.Backoffice.Username {
+	if v := browsertest.Eval[string](b, `document.getElementById("signin-username").value`); v != cr.Backoffice.Username {
 		t.Errorf("the username typed is gone: %q", v)
 	}
-	b.screenshot("console-login-error")
+	b.Screenshot("console-login-error")
 	// Enough failures lock the account for a while.
-	for i := 0; i < 10 && eval[string](b, `document.body.dataset.signinError || ""`) != "account_locked"; i++ {
-		b.fill("#signin-password", "sbagliata")
-		b.click("#signin-form button[type=submit]")
-		b.waitFor("an answer", `!document.querySelector("#signin-form button[type=submit]").disabled`, 5*time.Second)
+	for i := 0; i < 10 && browsertest.Eval[string](b, `document.body.dataset.signinError || ""`) != "account_locked"; i++ {
+		b.Fill("#signin-password", "sbagliata")
+		b.Click("#signin-form button[type=submit]")
+		b.WaitFor("an answer", `!document.querySelector("#signin-form button[type=submit]").disabled`, 5*time.Second)
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got := b.text("#signin-error"); !strings.HasPrefix(got, "Account bloccato per troppi tentativi") {
+	if got := b.Text("#signin-error"); !strings.HasPrefix(got, "Account bloccato per troppi tentativi") {
 		t.Errorf("locked: %q", got)
 	}
 	// A directory user in no allowed group (the wording; the directory
 	// itself is tested in appliance/api).
-	got := evalAwait[string](b, `import("./a/`+console.Version()+`/shell.js").then(m => m.loginError({code: "not_allowed", details: {}}))`)
+	got := browsertest.EvalAwait[string](b, `import("./a/`+console.Version()+`/shell.js").then(m => m.loginError({code: "not_allowed", details: {}}))`)
 	if got != "Non sei autorizzato ad accedere alla console: chiedi all'amministratore." {
 		t.Errorf("not allowed: %q", got)
 	}
 	// The lock ends; signing in goes on to the work plan.
 	env.Clock.Advance(time.Hour)
-	b.fill("#signin-password", cr.Backoffice.Password)
-	b.click("#signin-form button[type=submit]")
-	b.waitFor("the work plan", `location.pathname === "/console/workplan" && document.body.dataset.state === "ready"`, 10*time.Second)
+	b.Fill("#signin-password", cr.Backoffice.Password)
+	b.Click("#signin-form button[type=submit]")
+	b.WaitFor("the work plan", `location.pathname === "/console/workplan" && document.body.dataset.state === "ready"`, 10*time.Second)
 	// Signing out ends the session: the page asks to sign in again.
-	b.click("#logout")
-	b.waitFor("the sign-in page", `location.pathname === "/console/login"`, 5*time.Second)
-	b.open(env.URL + "/console/workplan")
-	if got := b.ready(); got != "signin" {
+	b.Click("#logout")
+	b.WaitFor("the sign-in page", `location.pathname === "/console/login"`, 5*time.Second)
+	b.Open(env.URL + "/console/workplan")
+	if got := ready(b); got != "signin" {
 		t.Errorf("after signing out: %s", got)
 	}
 }
@@ -258,21 +259,21 @@ func TestExpiredSessionKeepsWhatWasTyped(t *testing.T) {
 	env := newAppliance(t)
 	cr := env.Demo.Credentials
 	b := signIn(t, env, cr.Admin, "services")
-	b.fill("#svc-name", "Edilizia privata")
-	b.fill("#svc-prefix", "E")
-	b.fill("#svc-notes", "Portare la planimetria.")
+	b.Fill("#svc-name", "Edilizia privata")
+	b.Fill("#svc-prefix", "E")
+	b.Fill("#svc-notes", "Portare la planimetria.")
 	// Two idle hours and more: the session is over.
 	env.Clock.Advance(2*time.Hour + time.Minute)
-	b.click("#service-form button[type=submit]")
-	b.waitFor("the sign-in dialog", `document.getElementById("signin-dialog").open`, 5*time.Second)
-	if v := eval[string](b, `document.getElementById("signin-dialog-username").value`); v != cr.Admin.Username {
+	b.Click("#service-form button[type=submit]")
+	b.WaitFor("the sign-in dialog", `document.getElementById("signin-dialog").open`, 5*time.Second)
+	if v := browsertest.Eval[string](b, `document.getElementById("signin-dialog-username").value`); v != cr.Admin.Username {
 		t.Errorf("the dialog's username: %q", v)
 	}
-	b.screenshot("console-session-expired")
-	b.fill("#signin-dialog-password", cr.Admin.Password)
-	b.click("#signin-dialog-form button[type=submit]")
-	b.waitFor("the service saved", `[...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`, 10*time.Second)
-	if v := eval[string](b, `document.getElementById("svc-notes").value`); v != "Portare la planimetria." {
+	b.Screenshot("console-session-expired")
+	b.Fill("#signin-dialog-password", cr.Admin.Password)
+	b.Click("#signin-dialog-form button[type=submit]")
+	b.WaitFor("the service saved", `[...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`, 10*time.Second)
+	if v := browsertest.Eval[string](b, `document.getElementById("svc-notes").value`); v != "Portare la planimetria." {
 		t.Errorf("notes after signing in again: %q", v)
 	}
 	admin := staff(t, env, cr.Admin)

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"avanti/appliance/browsertest"
 	"bytes"
 	"encoding/csv"
 	"fmt"
@@ -23,90 +24,90 @@ func TestAdminCreatesServiceAndAgendaThenTheKioskOffersIt(t *testing.T) {
 	cr := env.Demo.Credentials
 	b := signIn(t, env, cr.Admin, "services")
 
-	b.click("#service-new")
-	b.fill("#svc-name", "Edilizia privata")
-	b.fill("#svc-prefix", "E1")
-	b.fill("#svc-target", "")
-	b.fill("#svc-notes", "Portare la planimetria dell'immobile.")
-	b.click("#service-form button[type=submit]")
-	b.waitFor("the errors next to the fields", `document.querySelectorAll("#service-form [aria-invalid=true]").length === 2`, 5*time.Second)
-	errs := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("#service-form [aria-invalid=true]")].map(f => [f.name, document.getElementById(f.getAttribute("aria-describedby").split(" ").pop()).textContent]))`)
+	b.Click("#service-new")
+	b.Fill("#svc-name", "Edilizia privata")
+	b.Fill("#svc-prefix", "E1")
+	b.Fill("#svc-target", "")
+	b.Fill("#svc-notes", "Portare la planimetria dell'immobile.")
+	b.Click("#service-form button[type=submit]")
+	b.WaitFor("the errors next to the fields", `document.querySelectorAll("#service-form [aria-invalid=true]").length === 2`, 5*time.Second)
+	errs := browsertest.Eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("#service-form [aria-invalid=true]")].map(f => [f.name, document.getElementById(f.getAttribute("aria-describedby").split(" ").pop()).textContent]))`)
 	if errs["prefix"] != "Da 1 a 3 lettere maiuscole (A–Z)." || errs["target_wait_min"] != "Campo obbligatorio." {
 		t.Errorf("errors: %v", errs)
 	}
-	if got := eval[string](b, `document.activeElement.name`); got != "prefix" {
+	if got := browsertest.Eval[string](b, `document.activeElement.name`); got != "prefix" {
 		t.Errorf("the focus is on %q, want the first wrong field", got)
 	}
-	if got := eval[string](b, `document.getElementById("svc-notes").value + "|" + document.getElementById("svc-name").value`); got != "Portare la planimetria dell'immobile.|Edilizia privata" {
+	if got := browsertest.Eval[string](b, `document.getElementById("svc-notes").value + "|" + document.getElementById("svc-name").value`); got != "Portare la planimetria dell'immobile.|Edilizia privata" {
 		t.Errorf("what was typed: %q", got)
 	}
-	b.screenshot("console-services-errors")
-	b.fill("#svc-prefix", "E")
-	b.fill("#svc-target", "20")
+	b.Screenshot("console-services-errors")
+	b.Fill("#svc-prefix", "E")
+	b.Fill("#svc-target", "20")
 	// The appliance checks too: a prefix another service has is refused
 	// next to the field.
-	b.fill("#svc-prefix", "A")
-	b.click("#service-form button[type=submit]")
-	b.waitFor("the appliance's refusal", `document.querySelectorAll("#service-form [aria-invalid=true]").length > 0 || [...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`, 5*time.Second)
-	if eval[bool](b, `[...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`) {
+	b.Fill("#svc-prefix", "A")
+	b.Click("#service-form button[type=submit]")
+	b.WaitFor("the appliance's refusal", `document.querySelectorAll("#service-form [aria-invalid=true]").length > 0 || [...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`, 5*time.Second)
+	if browsertest.Eval[bool](b, `[...document.querySelectorAll("#service-table th")].some(th => th.textContent === "Edilizia privata")`) {
 		t.Log("the appliance accepts a second service with prefix A (codes are per service)")
-		b.click(`#service-table tr:last-child button`)
+		b.Click(`#service-table tr:last-child button`)
 	}
-	b.fill("#svc-prefix", "E")
-	b.click("#service-form button[type=submit]")
-	b.waitFor("the service in the list", `[...document.querySelectorAll("#service-table tr")].some(tr => tr.textContent.includes("Edilizia privata") && tr.textContent.startsWith("E"))`, 5*time.Second)
-	id := eval[float64](b, `Number([...document.querySelectorAll("#service-table tr")].find(tr => tr.textContent.includes("Edilizia privata") && tr.textContent.startsWith("E")).dataset.id)`)
+	b.Fill("#svc-prefix", "E")
+	b.Click("#service-form button[type=submit]")
+	b.WaitFor("the service in the list", `[...document.querySelectorAll("#service-table tr")].some(tr => tr.textContent.includes("Edilizia privata") && tr.textContent.startsWith("E"))`, 5*time.Second)
+	id := browsertest.Eval[float64](b, `Number([...document.querySelectorAll("#service-table tr")].find(tr => tr.textContent.includes("Edilizia privata") && tr.textContent.startsWith("E")).dataset.id)`)
 
 	// Its agenda: Monday 09:00–17:00 in 20-minute places, Tuesday morning,
 	// closed on Tuesday 24 November.
-	b.open(fmt.Sprintf("%s/console/agendas?service=%d", env.URL, int64(id)))
-	if st := b.ready(); st != "ready" {
+	b.Open(fmt.Sprintf("%s/console/agendas?service=%d", env.URL, int64(id)))
+	if st := ready(b); st != "ready" {
 		t.Fatalf("agendas: %s", st)
 	}
-	b.fill("#ag-name", "Orario Edilizia")
-	b.fill("#ag-from", "2026-11-23")
-	b.fill(`[name="ranges[0].weekday"]`, "1")
-	b.fill(`[name="ranges[0].start"]`, "09:00")
-	b.fill(`[name="ranges[0].end"]`, "17:00")
-	b.fill(`[name="ranges[0].slot_minutes"]`, "20")
-	b.fill(`[name="ranges[0].places"]`, "2")
-	b.click("#range-add")
-	if got := eval[string](b, `document.querySelector('[name="ranges[1].weekday"]').value`); got != "2" {
+	b.Fill("#ag-name", "Orario Edilizia")
+	b.Fill("#ag-from", "2026-11-23")
+	b.Fill(`[name="ranges[0].weekday"]`, "1")
+	b.Fill(`[name="ranges[0].start"]`, "09:00")
+	b.Fill(`[name="ranges[0].end"]`, "17:00")
+	b.Fill(`[name="ranges[0].slot_minutes"]`, "20")
+	b.Fill(`[name="ranges[0].places"]`, "2")
+	b.Click("#range-add")
+	if got := browsertest.Eval[string](b, `document.querySelector('[name="ranges[1].weekday"]').value`); got != "2" {
 		t.Errorf("a new row starts on weekday %s, want the day after (2, Tuesday)", got)
 	}
-	b.fill(`[name="ranges[1].start"]`, "08:30")
-	b.fill(`[name="ranges[1].end"]`, "08:00")
-	b.fill(`[name="ranges[1].slot_minutes"]`, "15")
-	b.fill(`[name="ranges[1].places"]`, "1")
-	b.click("#exception-add")
-	b.fill(`[name="exceptions[0].day"]`, "2026-11-24")
-	if !eval[bool](b, `document.getElementById("agenda-save").disabled`) {
+	b.Fill(`[name="ranges[1].start"]`, "08:30")
+	b.Fill(`[name="ranges[1].end"]`, "08:00")
+	b.Fill(`[name="ranges[1].slot_minutes"]`, "15")
+	b.Fill(`[name="ranges[1].places"]`, "1")
+	b.Click("#exception-add")
+	b.Fill(`[name="exceptions[0].day"]`, "2026-11-24")
+	if !browsertest.Eval[bool](b, `document.getElementById("agenda-save").disabled`) {
 		t.Error("the agenda can be saved before its preview")
 	}
 	// An end before the start is said on its row.
-	b.click("#agenda-preview")
-	b.waitFor("the error on the second row", `document.querySelector('[name="ranges[1].end"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	if got := eval[string](b, `document.activeElement.name`); got != "ranges[1].end" {
+	b.Click("#agenda-preview")
+	b.WaitFor("the error on the second row", `document.querySelector('[name="ranges[1].end"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	if got := browsertest.Eval[string](b, `document.activeElement.name`); got != "ranges[1].end" {
 		t.Errorf("the focus is on %q, want the wrong field", got)
 	}
-	b.fill(`[name="ranges[1].end"]`, "12:30")
-	b.click("#agenda-preview")
-	b.waitFor("the preview", `!document.getElementById("agenda-preview-out").hidden && document.querySelectorAll("#preview-table tbody tr").length > 0 && !document.getElementById("agenda-save").disabled`, 10*time.Second)
-	days := eval[map[string]float64](b, `Object.fromEntries([...document.querySelectorAll("#preview-table tbody tr")].map(tr => [tr.dataset.date, Number(tr.dataset.slots)]))`)
+	b.Fill(`[name="ranges[1].end"]`, "12:30")
+	b.Click("#agenda-preview")
+	b.WaitFor("the preview", `!document.getElementById("agenda-preview-out").hidden && document.querySelectorAll("#preview-table tbody tr").length > 0 && !document.getElementById("agenda-save").disabled`, 10*time.Second)
+	days := browsertest.Eval[map[string]float64](b, `Object.fromEntries([...document.querySelectorAll("#preview-table tbody tr")].map(tr => [tr.dataset.date, Number(tr.dataset.slots)]))`)
 	if days["2026-11-23"] == 0 || days["2026-11-24"] != 0 || days["2026-11-30"] != 24 || days["2026-12-01"] != 16 {
 		t.Errorf("preview days: %v", days)
 	}
-	b.screenshot("console-agendas-preview")
+	b.Screenshot("console-agendas-preview")
 	// A change after the preview needs a new preview.
-	b.fill(`[name="ranges[1].places"]`, "2")
-	if !eval[bool](b, `document.getElementById("agenda-save").disabled`) {
+	b.Fill(`[name="ranges[1].places"]`, "2")
+	if !browsertest.Eval[bool](b, `document.getElementById("agenda-save").disabled`) {
 		t.Error("the agenda can be saved although it changed after its preview")
 	}
-	b.fill(`[name="ranges[1].places"]`, "1")
-	b.click("#agenda-preview")
-	b.waitFor("the preview again", `!document.getElementById("agenda-save").disabled`, 10*time.Second)
-	b.click("#agenda-save")
-	b.waitFor("the agenda saved", `document.getElementById("agenda-result").textContent.startsWith("Agenda salvata") && document.querySelectorAll("#agenda-table tbody tr").length === 1`, 10*time.Second)
+	b.Fill(`[name="ranges[1].places"]`, "1")
+	b.Click("#agenda-preview")
+	b.WaitFor("the preview again", `!document.getElementById("agenda-save").disabled`, 10*time.Second)
+	b.Click("#agenda-save")
+	b.WaitFor("the agenda saved", `document.getElementById("agenda-result").textContent.startsWith("Agenda salvata") && document.querySelectorAll("#agenda-table tbody tr").length === 1`, 10*time.Second)
 
 	// The totem offers it, with its first free place today.
 	kiosk := env.Device(t, cr.KioskToken)
@@ -149,55 +150,55 @@ func TestWorkPlanBooksByPhoneAndExportsCSVAndXLSX(t *testing.T) {
 	registry := env.Demo.Services["A"]
 	walkIns(t, env, registry, 1)
 	b := signIn(t, env, cr.Backoffice, fmt.Sprintf("workplan?service=%d&date=2026-11-23", registry))
-	b.waitFor("the day's slots", `document.querySelectorAll("#wp-slots tbody tr").length > 0`, 10*time.Second)
+	b.WaitFor("the day's slots", `document.querySelectorAll("#wp-slots tbody tr").length > 0`, 10*time.Second)
 
 	// Book by phone: a wrong phone number is said next to the field. (The
 	// appliance keeps the number without spaces.)
-	b.fill("#book-start", eval[string](b, `[...document.getElementById("book-start").options].find(o => o.value && o.value.includes("T10:"))?.value || ""`))
-	b.fill("#book-first", "Mario")
-	b.fill("#book-last", "Rossi")
-	b.fill("#book-phone", "33x")
-	b.fill("#book-email", "mario.rossi@example.it")
-	b.click("#wp-book button[type=submit]")
-	b.waitFor("the phone error", `document.getElementById("book-phone").getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	b.fill("#book-phone", "333 1234567")
-	b.click("#wp-book button[type=submit]")
-	b.waitFor("the booking", `document.getElementById("wp-booked").textContent.startsWith("Prenotato")`, 10*time.Second)
-	b.waitFor("the booking in the plan", `[...document.querySelectorAll("#wp-tickets tbody tr")].some(tr => tr.textContent.includes("Rossi") && tr.textContent.includes("3331234567"))`, 5*time.Second)
+	b.Fill("#book-start", browsertest.Eval[string](b, `[...document.getElementById("book-start").options].find(o => o.value && o.value.includes("T10:"))?.value || ""`))
+	b.Fill("#book-first", "Mario")
+	b.Fill("#book-last", "Rossi")
+	b.Fill("#book-phone", "33x")
+	b.Fill("#book-email", "mario.rossi@example.it")
+	b.Click("#wp-book button[type=submit]")
+	b.WaitFor("the phone error", `document.getElementById("book-phone").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.Fill("#book-phone", "333 1234567")
+	b.Click("#wp-book button[type=submit]")
+	b.WaitFor("the booking", `document.getElementById("wp-booked").textContent.startsWith("Prenotato")`, 10*time.Second)
+	b.WaitFor("the booking in the plan", `[...document.querySelectorAll("#wp-tickets tbody tr")].some(tr => tr.textContent.includes("Rossi") && tr.textContent.includes("3331234567"))`, 5*time.Second)
 
 	// The 10:00 slot cannot have fewer places than it has bookings; more it can.
-	slot := eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr")].find(tr => tr.querySelector("th").textContent.startsWith("10:00")).dataset.id)`)
+	slot := browsertest.Eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr")].find(tr => tr.querySelector("th").textContent.startsWith("10:00")).dataset.id)`)
 	capacity := fmt.Sprintf(`#slot-%d-capacity`, int64(slot))
-	b.fill(capacity, "0")
-	b.click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
-	b.waitFor("the refusal next to the places", fmt.Sprintf(`document.querySelector(%s).getAttribute("aria-invalid") === "true"`, js(capacity)), 5*time.Second)
-	if got := eval[string](b, fmt.Sprintf(`document.querySelector(%s).closest("form").querySelector(".field-error").textContent`, js(capacity))); got != "Non si può scendere sotto i posti già prenotati." {
+	b.Fill(capacity, "0")
+	b.Click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
+	b.WaitFor("the refusal next to the places", fmt.Sprintf(`document.querySelector(%s).getAttribute("aria-invalid") === "true"`, browsertest.JS(capacity)), 5*time.Second)
+	if got := browsertest.Eval[string](b, fmt.Sprintf(`document.querySelector(%s).closest("form").querySelector(".field-error").textContent`, browsertest.JS(capacity))); got != "Non si può scendere sotto i posti già prenotati." {
 		t.Errorf("capacity below booked: %q", got)
 	}
-	b.fill(capacity, "4")
-	b.click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
-	b.waitFor("the places changed", fmt.Sprintf(`document.querySelector(%s).value === "4" && !document.querySelector(%s).getAttribute("aria-invalid")`, js(capacity), js(capacity)), 5*time.Second)
+	b.Fill(capacity, "4")
+	b.Click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
+	b.WaitFor("the places changed", fmt.Sprintf(`document.querySelector(%s).value === "4" && !document.querySelector(%s).getAttribute("aria-invalid")`, browsertest.JS(capacity), browsertest.JS(capacity)), 5*time.Second)
 
 	// Close the last slot of the morning.
-	last := eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr[data-open=true]")].pop().dataset.id)`)
-	b.click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] td.no-print button`, int64(last)))
-	b.waitFor("the slot closed", fmt.Sprintf(`document.querySelector('#wp-slots tr[data-id="%d"]').dataset.open === "false"`, int64(last)), 5*time.Second)
-	b.screenshot("console-workplan-day")
+	last := browsertest.Eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr[data-open=true]")].pop().dataset.id)`)
+	b.Click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] td.no-print button`, int64(last)))
+	b.WaitFor("the slot closed", fmt.Sprintf(`document.querySelector('#wp-slots tr[data-id="%d"]').dataset.open === "false"`, int64(last)), 5*time.Second)
+	b.Screenshot("console-workplan-day")
 	// The print layout: no menu, no forms.
 	if err := emulatePrint(b); err != nil {
 		t.Fatal(err)
 	}
-	if eval[bool](b, `getComputedStyle(document.querySelector("header.top")).display !== "none" || getComputedStyle(document.getElementById("wp-book").closest("section")).display !== "none"`) {
+	if browsertest.Eval[bool](b, `getComputedStyle(document.querySelector("header.top")).display !== "none" || getComputedStyle(document.getElementById("wp-book").closest("section")).display !== "none"`) {
 		t.Error("the print layout shows the menu or the booking form")
 	}
-	b.screenshot("console-workplan-print")
+	b.Screenshot("console-workplan-print")
 	if err := emulateScreen(b); err != nil {
 		t.Fatal(err)
 	}
 
-	rows := eval[[][]string](b, `[...document.querySelectorAll("#wp-tickets tbody tr")].map(tr => [...tr.cells].map(c => c.textContent))`)
-	csvURL := eval[string](b, `document.getElementById("wp-csv").href`)
-	xlsxURL := eval[string](b, `document.getElementById("wp-xlsx").href`)
+	rows := browsertest.Eval[[][]string](b, `[...document.querySelectorAll("#wp-tickets tbody tr")].map(tr => [...tr.cells].map(c => c.textContent))`)
+	csvURL := browsertest.Eval[string](b, `document.getElementById("wp-csv").href`)
+	xlsxURL := browsertest.Eval[string](b, `document.getElementById("wp-xlsx").href`)
 	back := staff(t, env, cr.Backoffice)
 	get := func(url string) []byte {
 		t.Helper()
@@ -257,7 +258,7 @@ func TestWorkPlanBooksByPhoneAndExportsCSVAndXLSX(t *testing.T) {
 		}
 	}
 	// The page's columns are the export's.
-	head := eval[[]string](b, `[...document.querySelectorAll("#wp-tickets thead th")].map(th => th.textContent)`)
+	head := browsertest.Eval[[]string](b, `[...document.querySelectorAll("#wp-tickets thead th")].map(th => th.textContent)`)
 	if len(head) != len(rec[0]) {
 		t.Errorf("the page has %d columns %v, the export %d %v", len(head), head, len(rec[0]), rec[0])
 	}
@@ -272,23 +273,23 @@ func TestAdminEditsTheOrganisation(t *testing.T) {
 	env := newAppliance(t)
 	cr := env.Demo.Credentials
 	b := signIn(t, env, cr.Admin, "org")
-	b.waitFor("the organisation", `document.querySelectorAll("#sites-table tbody tr").length === 1 && document.getElementById("owner-name").value === "COMUNE DI CREMA"`, 5*time.Second)
-	b.click("#sites-table tbody tr button")
-	b.waitFor("the site in the form", `document.getElementById("site-name").value === "Palazzo Comunale"`, 5*time.Second)
-	b.click("#holiday-add")
-	b.fill(`[name="holidays[1].name"]`, "Fiera di Crema")
-	b.click("#site-form button[type=submit]")
-	b.waitFor("the missing date", `document.querySelector('[name="holidays[1].date"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	b.fill(`[name="holidays[1].date"]`, "2026-09-14")
-	b.click("#site-form button[type=submit]")
-	b.waitFor("the holiday saved", `document.querySelector("#sites-table tbody tr").textContent.includes("Fiera di Crema")`, 5*time.Second)
+	b.WaitFor("the organisation", `document.querySelectorAll("#sites-table tbody tr").length === 1 && document.getElementById("owner-name").value === "COMUNE DI CREMA"`, 5*time.Second)
+	b.Click("#sites-table tbody tr button")
+	b.WaitFor("the site in the form", `document.getElementById("site-name").value === "Palazzo Comunale"`, 5*time.Second)
+	b.Click("#holiday-add")
+	b.Fill(`[name="holidays[1].name"]`, "Fiera di Crema")
+	b.Click("#site-form button[type=submit]")
+	b.WaitFor("the missing date", `document.querySelector('[name="holidays[1].date"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.Fill(`[name="holidays[1].date"]`, "2026-09-14")
+	b.Click("#site-form button[type=submit]")
+	b.WaitFor("the holiday saved", `document.querySelector("#sites-table tbody tr").textContent.includes("Fiera di Crema")`, 5*time.Second)
 
-	b.fill("#desk-room", fmt.Sprint(env.Demo.RoomIDs[1]))
-	b.fill("#desk-name", "Ufficio tributi")
-	b.fill("#desk-number", "6")
-	b.click("#desk-form button[type=submit]")
-	b.waitFor("the new desk", `[...document.querySelectorAll("#desks-table tbody th")].some(th => th.textContent === "Ufficio tributi")`, 5*time.Second)
-	b.screenshot("console-org-edited")
+	b.Fill("#desk-room", fmt.Sprint(env.Demo.RoomIDs[1]))
+	b.Fill("#desk-name", "Ufficio tributi")
+	b.Fill("#desk-number", "6")
+	b.Click("#desk-form button[type=submit]")
+	b.WaitFor("the new desk", `[...document.querySelectorAll("#desks-table tbody th")].some(th => th.textContent === "Ufficio tributi")`, 5*time.Second)
+	b.Screenshot("console-org-edited")
 
 	var org struct {
 		Sites []struct {

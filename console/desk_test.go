@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/testenv"
 )
 
@@ -53,7 +54,7 @@ func workPlan(t *testing.T, c *testenv.Client, service int64) map[string]workTic
 
 // current is the condition "the desk app shows code as its current ticket".
 func current(code string) string {
-	return fmt.Sprintf(`!document.getElementById("current-ticket").hidden && document.getElementById("cur-code").textContent === %s`, js(code))
+	return fmt.Sprintf(`!document.getElementById("current-ticket").hidden && document.getElementById("cur-code").textContent === %s`, browsertest.JS(code))
 }
 
 const noCurrent = `document.getElementById("current-ticket").hidden && !document.getElementById("call-next").disabled`
@@ -67,59 +68,59 @@ func TestOperatorServesTheQueueAndTheDisplayShowsTheCalls(t *testing.T) {
 	back := staff(t, env, cr.Backoffice)
 
 	screen := newTab(t, 1280, 720)
-	screen.open(env.URL + "/display/?token=" + cr.DisplayToken)
-	screen.waitFor("the display", `window.avantiDisplay && avantiDisplay.state === "online"`, 10*time.Second)
+	screen.Open(env.URL + "/display/?token=" + cr.DisplayToken)
+	screen.WaitFor("the display", `window.avantiDisplay && avantiDisplay.state === "online"`, 10*time.Second)
 
 	supervisor := signIn(t, env, cr.Backoffice, "supervisor")
-	supervisor.waitFor("the supervisor's live view", `window.avantiSupervisor && avantiSupervisor.snapshots > 0`, 10*time.Second)
+	supervisor.WaitFor("the supervisor's live view", `window.avantiSupervisor && avantiSupervisor.snapshots > 0`, 10*time.Second)
 
 	// The operator signs in, picks the first desk and the information service.
 	b := signIn(t, env, cr.Operator, "desk")
-	b.waitFor("the desk chooser", `document.body.dataset.desk === "choose"`, 5*time.Second)
-	b.fill("#desk-select", fmt.Sprint(env.Demo.DeskIDs[0]))
-	b.click(fmt.Sprintf("#service-choices-%d", info))
-	b.click("#open-desk")
-	b.waitFor("the desk at work", `document.body.dataset.desk === "work" && document.body.dataset.deskState === "open"`, 5*time.Second)
-	b.waitFor("the queue panel", fmt.Sprintf(`document.querySelector('#queue-table tr[data-service="%d"] td').textContent === "5"`, info), 10*time.Second)
-	b.waitFor("the upcoming tickets", `document.querySelectorAll("#upcoming li .code").length > 0`, 10*time.Second)
+	b.WaitFor("the desk chooser", `document.body.dataset.desk === "choose"`, 5*time.Second)
+	b.Fill("#desk-select", fmt.Sprint(env.Demo.DeskIDs[0]))
+	b.Click(fmt.Sprintf("#service-choices-%d", info))
+	b.Click("#open-desk")
+	b.WaitFor("the desk at work", `document.body.dataset.desk === "work" && document.body.dataset.deskState === "open"`, 5*time.Second)
+	b.WaitFor("the queue panel", fmt.Sprintf(`document.querySelector('#queue-table tr[data-service="%d"] td').textContent === "5"`, info), 10*time.Second)
+	b.WaitFor("the upcoming tickets", `document.querySelectorAll("#upcoming li .code").length > 0`, 10*time.Second)
 
 	// F2 calls the first walk-in; the screen shows it and says why.
-	b.key("F2", "F2", 113)
-	b.waitFor("the first call", current(codes[0]), 5*time.Second)
-	screen.waitFor("the call on the display", fmt.Sprintf(`document.getElementById("latest-code").textContent === %s`, js(codes[0])), 5*time.Second)
-	b.waitFor("why this number", `!document.getElementById("why").hidden && document.getElementById("why-text").textContent.startsWith("Attende da")`, 5*time.Second)
-	supervisor.waitFor("the call on the supervisor's view", fmt.Sprintf(`[...document.querySelectorAll("tr[data-desk='%d'] td.code")].some(td => td.textContent.startsWith(%s))`, env.Demo.DeskIDs[0], js(codes[0])), 5*time.Second)
-	b.click(`button[data-action="start"]`)
-	b.waitFor("serving", `document.getElementById("cur-status").textContent === "in servizio"`, 5*time.Second)
-	b.screenshot("console-desk-serving")
-	b.click(`button[data-action="finish"]`)
-	b.waitFor("the desk free again", noCurrent, 5*time.Second)
+	b.Key("F2", "F2", 113)
+	b.WaitFor("the first call", current(codes[0]), 5*time.Second)
+	screen.WaitFor("the call on the display", fmt.Sprintf(`document.getElementById("latest-code").textContent === %s`, browsertest.JS(codes[0])), 5*time.Second)
+	b.WaitFor("why this number", `!document.getElementById("why").hidden && document.getElementById("why-text").textContent.startsWith("Attende da")`, 5*time.Second)
+	supervisor.WaitFor("the call on the supervisor's view", fmt.Sprintf(`[...document.querySelectorAll("tr[data-desk='%d'] td.code")].some(td => td.textContent.startsWith(%s))`, env.Demo.DeskIDs[0], browsertest.JS(codes[0])), 5*time.Second)
+	b.Click(`button[data-action="start"]`)
+	b.WaitFor("serving", `document.getElementById("cur-status").textContent === "in servizio"`, 5*time.Second)
+	b.Screenshot("console-desk-serving")
+	b.Click(`button[data-action="finish"]`)
+	b.WaitFor("the desk free again", noCurrent, 5*time.Second)
 
 	// Space (on the page, not in a field) calls the next one, who does not come.
-	eval[bool](b, `document.activeElement.blur(), true`)
-	b.key(" ", "Space", 32)
-	b.waitFor("the second call", current(codes[1]), 5*time.Second)
-	screen.waitFor("the second call on the display", fmt.Sprintf(`document.getElementById("latest-code").textContent === %s`, js(codes[1])), 5*time.Second)
-	b.click(`button[data-action="recall"]`)
-	b.waitFor("the recall done", `!document.querySelector("#current [aria-busy]") && document.getElementById("desk-message").dataset.kind !== "error"`, 5*time.Second)
-	screen.waitFor("the recall on the display", `document.getElementById("latest").dataset.kind === "recall"`, 10*time.Second)
-	b.click(`button[data-action="no-show"]`)
-	b.waitFor("the desk free again", noCurrent, 5*time.Second)
+	browsertest.Eval[bool](b, `document.activeElement.blur(), true`)
+	b.Key(" ", "Space", 32)
+	b.WaitFor("the second call", current(codes[1]), 5*time.Second)
+	screen.WaitFor("the second call on the display", fmt.Sprintf(`document.getElementById("latest-code").textContent === %s`, browsertest.JS(codes[1])), 5*time.Second)
+	b.Click(`button[data-action="recall"]`)
+	b.WaitFor("the recall done", `!document.querySelector("#current [aria-busy]") && document.getElementById("desk-message").dataset.kind !== "error"`, 5*time.Second)
+	screen.WaitFor("the recall on the display", `document.getElementById("latest").dataset.kind === "recall"`, 10*time.Second)
+	b.Click(`button[data-action="no-show"]`)
+	b.WaitFor("the desk free again", noCurrent, 5*time.Second)
 
 	// The third goes to the registry office, with a note.
-	b.click("#call-next")
-	b.waitFor("the third call", current(codes[2]), 5*time.Second)
-	b.click("#transfer-open")
-	b.waitFor("the transfer dialog", `document.getElementById("transfer-dialog").open`, 5*time.Second)
-	b.fill("#transfer-service", fmt.Sprint(registry))
-	b.fill("#transfer-note", "Serve un certificato di residenza")
-	b.screenshot("console-desk-transfer")
-	b.click("#transfer-form button[type=submit]")
-	b.waitFor("the desk free again", noCurrent+` && !document.getElementById("transfer-dialog").open`, 5*time.Second)
+	b.Click("#call-next")
+	b.WaitFor("the third call", current(codes[2]), 5*time.Second)
+	b.Click("#transfer-open")
+	b.WaitFor("the transfer dialog", `document.getElementById("transfer-dialog").open`, 5*time.Second)
+	b.Fill("#transfer-service", fmt.Sprint(registry))
+	b.Fill("#transfer-note", "Serve un certificato di residenza")
+	b.Screenshot("console-desk-transfer")
+	b.Click("#transfer-form button[type=submit]")
+	b.WaitFor("the desk free again", noCurrent+` && !document.getElementById("transfer-dialog").open`, 5*time.Second)
 
 	// A double click on "Chiama il prossimo" calls one citizen, not two.
-	eval[bool](b, `(() => { const c = document.getElementById("call-next"); c.click(); c.click(); return true; })()`)
-	b.waitFor("the fourth call", current(codes[3]), 5*time.Second)
+	browsertest.Eval[bool](b, `(() => { const c = document.getElementById("call-next"); c.click(); c.click(); return true; })()`)
+	b.WaitFor("the fourth call", current(codes[3]), 5*time.Second)
 	time.Sleep(300 * time.Millisecond)
 
 	plan := workPlan(t, back, info)
@@ -136,34 +137,34 @@ func TestOperatorServesTheQueueAndTheDisplayShowsTheCalls(t *testing.T) {
 
 	// A reload, or a second tab, shows the same desk with the same ticket
 	// and why it was called.
-	b.open(env.URL + "/console/desk")
-	b.waitFor("the desk after a reload", `document.body.dataset.desk === "work"`+" && "+current(codes[3]), 10*time.Second)
-	if eval[string](b, `document.getElementById("why-text").textContent`) == "" {
+	b.Open(env.URL + "/console/desk")
+	b.WaitFor("the desk after a reload", `document.body.dataset.desk === "work"`+" && "+current(codes[3]), 10*time.Second)
+	if browsertest.Eval[string](b, `document.getElementById("why-text").textContent`) == "" {
 		t.Error("the reason is gone after a reload")
 	}
-	other := b.sameBrowser(1280, 800)
-	other.open(env.URL + "/console/desk")
-	other.waitFor("the desk in a second tab", current(codes[3]), 10*time.Second)
+	other := b.SameBrowser(1280, 800)
+	other.Open(env.URL + "/console/desk")
+	other.WaitFor("the desk in a second tab", current(codes[3]), 10*time.Second)
 	// What one tab does, the other follows.
-	other.click(`button[data-action="start"]`)
-	b.waitFor("the first tab following", `document.getElementById("cur-status").textContent === "in servizio"`, 5*time.Second)
-	b.click(`button[data-action="finish"]`)
-	other.waitFor("the second tab following", `document.getElementById("current-ticket").hidden`, 5*time.Second)
+	other.Click(`button[data-action="start"]`)
+	b.WaitFor("the first tab following", `document.getElementById("cur-status").textContent === "in servizio"`, 5*time.Second)
+	b.Click(`button[data-action="finish"]`)
+	other.WaitFor("the second tab following", `document.getElementById("current-ticket").hidden`, 5*time.Second)
 
 	// A pause with its reason, then back to work, then the desk closes.
-	b.fill("#pause-reason", "training")
-	b.click("#pause")
-	b.waitFor("the pause", `document.body.dataset.deskState === "paused" && document.getElementById("call-next").disabled`, 5*time.Second)
-	if got := b.text("#desk-state"); !strings.Contains(got, "Formazione") {
+	b.Fill("#pause-reason", "training")
+	b.Click("#pause")
+	b.WaitFor("the pause", `document.body.dataset.deskState === "paused" && document.getElementById("call-next").disabled`, 5*time.Second)
+	if got := b.Text("#desk-state"); !strings.Contains(got, "Formazione") {
 		t.Errorf("paused badge: %q", got)
 	}
-	supervisor.waitFor("the pause on the supervisor's view", fmt.Sprintf(`document.querySelector("tr[data-desk='%d']").dataset.state === "paused"`, env.Demo.DeskIDs[0]), 5*time.Second)
-	supervisor.screenshot("console-supervisor-live")
-	b.click(`button[data-action="resume"]`)
-	b.waitFor("back to work", `document.body.dataset.deskState === "open"`, 5*time.Second)
-	b.click("#close-desk")
-	b.waitFor("the desk closed", `document.body.dataset.desk === "choose"`, 5*time.Second)
-	screen.screenshot("console-display-calls")
+	supervisor.WaitFor("the pause on the supervisor's view", fmt.Sprintf(`document.querySelector("tr[data-desk='%d']").dataset.state === "paused"`, env.Demo.DeskIDs[0]), 5*time.Second)
+	supervisor.Screenshot("console-supervisor-live")
+	b.Click(`button[data-action="resume"]`)
+	b.WaitFor("back to work", `document.body.dataset.deskState === "open"`, 5*time.Second)
+	b.Click("#close-desk")
+	b.WaitFor("the desk closed", `document.body.dataset.desk === "choose"`, 5*time.Second)
+	screen.Screenshot("console-display-calls")
 
 	// A citizen booked by phone, identified, checks in at the totem: the
 	// operator sees their name, phone and the note.
@@ -179,23 +180,23 @@ func TestOperatorServesTheQueueAndTheDisplayShowsTheCalls(t *testing.T) {
 	if st, raw := env.Device(t, cr.KioskToken).Do("POST", "/api/v1/tickets/"+booked.Token+"/checkin", nil); st != 200 {
 		t.Fatalf("check-in: %d %s", st, raw)
 	}
-	b.click(fmt.Sprintf("#service-choices-%d", info)) // last time's choice, off
-	b.click(fmt.Sprintf("#service-choices-%d", tax))
-	b.click("#open-desk")
-	b.waitFor("the desk at work", `document.body.dataset.desk === "work"`, 5*time.Second)
-	b.click("#call-next")
-	b.waitFor("the identified citizen", current(booked.Code)+` && document.getElementById("cur-citizen").textContent === "Anna Verdi" && document.getElementById("cur-phone").textContent === "3471234567"`, 5*time.Second)
-	if got := b.text("#cur-appointment"); got != "09:15" {
+	b.Click(fmt.Sprintf("#service-choices-%d", info)) // last time's choice, off
+	b.Click(fmt.Sprintf("#service-choices-%d", tax))
+	b.Click("#open-desk")
+	b.WaitFor("the desk at work", `document.body.dataset.desk === "work"`, 5*time.Second)
+	b.Click("#call-next")
+	b.WaitFor("the identified citizen", current(booked.Code)+` && document.getElementById("cur-citizen").textContent === "Anna Verdi" && document.getElementById("cur-phone").textContent === "3471234567"`, 5*time.Second)
+	if got := b.Text("#cur-appointment"); got != "09:15" {
 		t.Errorf("appointment: %q", got)
 	}
-	b.screenshot("console-desk-citizen")
+	b.Screenshot("console-desk-citizen")
 
 	// The day's statistics count what the desk did.
-	supervisor.open(env.URL + "/console/stats")
-	supervisor.ready()
-	supervisor.fill("#stats-from", "2026-11-23")
-	supervisor.fill("#stats-to", "2026-11-23")
-	supervisor.click("#stats-form button[type=submit]")
-	supervisor.waitFor("the statistics", `[...document.querySelectorAll("#stats-table tbody tr")].some(tr => tr.cells[0].textContent === "Informazioni" && tr.cells[2].textContent === "2" && tr.cells[3].textContent === "1")`, 5*time.Second)
-	supervisor.screenshot("console-stats-day")
+	supervisor.Open(env.URL + "/console/stats")
+	ready(supervisor)
+	supervisor.Fill("#stats-from", "2026-11-23")
+	supervisor.Fill("#stats-to", "2026-11-23")
+	supervisor.Click("#stats-form button[type=submit]")
+	supervisor.WaitFor("the statistics", `[...document.querySelectorAll("#stats-table tbody tr")].some(tr => tr.cells[0].textContent === "Informazioni" && tr.cells[2].textContent === "2" && tr.cells[3].textContent === "1")`, 5*time.Second)
+	supervisor.Screenshot("console-stats-day")
 }

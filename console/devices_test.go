@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/demo"
 )
 
@@ -26,10 +27,10 @@ func TestAdminPairsADisplayAndSeesSilentDevicesInRed(t *testing.T) {
 
 	// The demo's display was on and then went quiet for more than 30 s.
 	screen := newTab(t, 1280, 720)
-	screen.open(env.URL + "/display/?token=" + cr.DisplayToken)
-	screen.waitFor("the display", `window.avantiDisplay && avantiDisplay.state === "online"`, 10*time.Second)
+	screen.Open(env.URL + "/display/?token=" + cr.DisplayToken)
+	screen.WaitFor("the display", `window.avantiDisplay && avantiDisplay.state === "online"`, 10*time.Second)
 	time.Sleep(300 * time.Millisecond)
-	screen.close()
+	screen.Close()
 	for deadline := time.Now().Add(5 * time.Second); env.Server.Live.Connected(env.Demo.DisplayID) > 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the display's connection stays open after it left")
@@ -47,35 +48,35 @@ func TestAdminPairsADisplayAndSeesSilentDevicesInRed(t *testing.T) {
 	}
 
 	b := signIn(t, env, cr.Admin, "devices")
-	b.waitFor("the devices", `document.querySelectorAll("#devices-table tbody tr").length >= 2`, 5*time.Second)
-	silent := eval[[]string](b, `[...document.querySelectorAll('#devices-table tr[data-health="silent"] th')].map(th => th.textContent)`)
+	b.WaitFor("the devices", `document.querySelectorAll("#devices-table tbody tr").length >= 2`, 5*time.Second)
+	silent := browsertest.Eval[[]string](b, `[...document.querySelectorAll('#devices-table tr[data-health="silent"] th')].map(th => th.textContent)`)
 	if len(silent) != 1 || silent[0] != "Monitor sala piano terra" {
 		t.Errorf("silent devices: %v", silent)
 	}
-	if bg := eval[string](b, `getComputedStyle(document.querySelector('#devices-table tr[data-health="silent"] .health')).backgroundColor`); bg != "rgb(165, 14, 14)" {
+	if bg := browsertest.Eval[string](b, `getComputedStyle(document.querySelector('#devices-table tr[data-health="silent"] .health')).backgroundColor`); bg != "rgb(165, 14, 14)" {
 		t.Errorf("a silent device's mark is %s, not red", bg)
 	}
 
 	// A wrong code is said next to the field; the right one pairs.
-	b.fill("#pair-code", "12")
-	b.fill("#pair-name", "Monitor primo piano")
-	b.fill("#pair-room", fmt.Sprint(env.Demo.RoomIDs[1]))
-	b.click("#pair-form button[type=submit]")
-	b.waitFor("the code error", `document.getElementById("pair-code").getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	b.fill("#pair-code", pairing.Code)
-	b.click("#pair-form button[type=submit]")
-	b.waitFor("the new display, open for editing", `!document.getElementById("device-edit").hidden && document.getElementById("dev-name").value === "Monitor primo piano" && !document.getElementById("display-settings").hidden`, 10*time.Second)
+	b.Fill("#pair-code", "12")
+	b.Fill("#pair-name", "Monitor primo piano")
+	b.Fill("#pair-room", fmt.Sprint(env.Demo.RoomIDs[1]))
+	b.Click("#pair-form button[type=submit]")
+	b.WaitFor("the code error", `document.getElementById("pair-code").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.Fill("#pair-code", pairing.Code)
+	b.Click("#pair-form button[type=submit]")
+	b.WaitFor("the new display, open for editing", `!document.getElementById("device-edit").hidden && document.getElementById("dev-name").value === "Monitor primo piano" && !document.getElementById("display-settings").hidden`, 10*time.Second)
 
 	// Its settings: the services page, voice quiet at lunch.
-	b.fill("#ds-mode", "alternating")
-	b.fill("#ds-quiet", "12:30-14:00 pranzo")
-	b.click("#display-settings button[type=submit]")
-	b.waitFor("the quiet hours error", `document.getElementById("ds-quiet").getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	b.fill("#ds-quiet", "12:30-14:00")
-	b.fill("#ds-alternate", "15")
-	b.click("#display-settings button[type=submit]")
-	b.waitFor("the settings saved", `document.getElementById("notice").textContent.startsWith("Impostazioni di")`, 5*time.Second)
-	b.screenshot("console-devices-settings")
+	b.Fill("#ds-mode", "alternating")
+	b.Fill("#ds-quiet", "12:30-14:00 pranzo")
+	b.Click("#display-settings button[type=submit]")
+	b.WaitFor("the quiet hours error", `document.getElementById("ds-quiet").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.Fill("#ds-quiet", "12:30-14:00")
+	b.Fill("#ds-alternate", "15")
+	b.Click("#display-settings button[type=submit]")
+	b.WaitFor("the settings saved", `document.getElementById("notice").textContent.startsWith("Impostazioni di")`, 5*time.Second)
+	b.Screenshot("console-devices-settings")
 
 	admin := staff(t, env, cr.Admin)
 	var list struct {
@@ -105,14 +106,14 @@ func TestAdminPairsADisplayAndSeesSilentDevicesInRed(t *testing.T) {
 	}
 
 	// The totem's settings: services in the page's order.
-	b.click(`#devices-table tr:has(th) td button`) // the first device is the demo's totem
-	b.waitFor("the totem's settings", `!document.getElementById("kiosk-settings").hidden`, 5*time.Second)
-	b.click(`#ks-services li:nth-child(2) button:first-of-type`) // the second service up
-	b.fill("#ks-idle", "60")
-	b.fill("#ks-printer", "network")
-	b.fill("#ks-address", "192.168.1.50:9100")
-	b.click("#kiosk-settings button[type=submit]")
-	b.waitFor("the totem's settings saved", `document.getElementById("notice").textContent === "Impostazioni di Totem ingresso salvate."`, 5*time.Second)
+	b.Click(`#devices-table tr:has(th) td button`) // the first device is the demo's totem
+	b.WaitFor("the totem's settings", `!document.getElementById("kiosk-settings").hidden`, 5*time.Second)
+	b.Click(`#ks-services li:nth-child(2) button:first-of-type`) // the second service up
+	b.Fill("#ks-idle", "60")
+	b.Fill("#ks-printer", "network")
+	b.Fill("#ks-address", "192.168.1.50:9100")
+	b.Click("#kiosk-settings button[type=submit]")
+	b.WaitFor("the totem's settings saved", `document.getElementById("notice").textContent === "Impostazioni di Totem ingresso salvate."`, 5*time.Second)
 	var kiosk struct {
 		Kiosk struct {
 			Settings struct {
@@ -139,35 +140,35 @@ func TestAdminCreatesAnOperatorWhoseDeskOpensWithTheirServices(t *testing.T) {
 	cr := env.Demo.Credentials
 	info, tax := env.Demo.Services["I"], env.Demo.Services["T"]
 	b := signIn(t, env, cr.Admin, "users")
-	b.click("#user-new")
-	b.fill("#user-username", "operatore3")
-	b.fill("#user-display", "Luca Esposito")
-	b.fill("#user-role", "operator")
-	b.click(fmt.Sprintf("#user-services-%d", info))
-	b.click(fmt.Sprintf("#user-services-%d", tax))
-	b.click("#user-form button[type=submit]")
-	b.waitFor("the generated password", `!document.getElementById("user-password-once").hidden`, 5*time.Second)
-	password := b.text("#user-password-value")
+	b.Click("#user-new")
+	b.Fill("#user-username", "operatore3")
+	b.Fill("#user-display", "Luca Esposito")
+	b.Fill("#user-role", "operator")
+	b.Click(fmt.Sprintf("#user-services-%d", info))
+	b.Click(fmt.Sprintf("#user-services-%d", tax))
+	b.Click("#user-form button[type=submit]")
+	b.WaitFor("the generated password", `!document.getElementById("user-password-once").hidden`, 5*time.Second)
+	password := b.Text("#user-password-value")
 	if len(password) < 10 {
 		t.Fatalf("generated password %q", password)
 	}
-	b.screenshot("console-users-created")
+	b.Screenshot("console-users-created")
 
 	op := newTab(t, 1280, 800)
-	op.signIn(env, demo.Login{Username: "operatore3", Password: password}, "desk")
-	op.waitFor("the desk chooser", `document.body.dataset.desk === "choose"`, 5*time.Second)
-	checked := eval[[]float64](op, `[...document.querySelectorAll("#service-choices input:checked")].map(c => Number(c.value))`)
+	signInTab(op, env, demo.Login{Username: "operatore3", Password: password}, "desk")
+	op.WaitFor("the desk chooser", `document.body.dataset.desk === "choose"`, 5*time.Second)
+	checked := browsertest.Eval[[]float64](op, `[...document.querySelectorAll("#service-choices input:checked")].map(c => Number(c.value))`)
 	if len(checked) != 2 || !(int64(checked[0]) == info && int64(checked[1]) == tax || int64(checked[0]) == tax && int64(checked[1]) == info) {
 		t.Errorf("the desk opens with %v, want the assigned %d and %d", checked, info, tax)
 	}
 
 	// The audit log has the new account, by whom.
-	b.open(env.URL + "/console/audit")
-	b.ready()
-	b.fill("#audit-entity", "user")
-	b.click("#audit-form button[type=submit]")
-	b.waitFor("the entry", `[...document.querySelectorAll("#audit-table tbody tr")].some(tr => tr.textContent.includes("create") && tr.textContent.includes("admin"))`, 5*time.Second)
-	b.screenshot("console-audit-user")
+	b.Open(env.URL + "/console/audit")
+	ready(b)
+	b.Fill("#audit-entity", "user")
+	b.Click("#audit-form button[type=submit]")
+	b.WaitFor("the entry", `[...document.querySelectorAll("#audit-table tbody tr")].some(tr => tr.textContent.includes("create") && tr.textContent.includes("admin"))`, 5*time.Second)
+	b.Screenshot("console-audit-user")
 }
 
 // A playlist with a text and an uploaded image.
@@ -189,25 +190,25 @@ func TestAdminMakesAPlaylistWithAnUploadedImage(t *testing.T) {
 	}
 
 	b := signIn(t, env, cr.Admin, "playlists")
-	b.click("#playlist-new")
-	b.fill("#pl-name", "Avvisi di Natale")
-	b.click("#pl-add-text")
-	b.fill(`[name="items[0].text"]`, "Il 24 dicembre gli uffici chiudono alle 12.")
-	if _, err := chromedp.Run(b.ctx, chromedp.SetUploadFiles("#pl-upload", []string{file})); err != nil {
+	b.Click("#playlist-new")
+	b.Fill("#pl-name", "Avvisi di Natale")
+	b.Click("#pl-add-text")
+	b.Fill(`[name="items[0].text"]`, "Il 24 dicembre gli uffici chiudono alle 12.")
+	if _, err := chromedp.Run(b.Ctx, chromedp.SetUploadFiles("#pl-upload", []string{file})); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor("the uploaded image", `document.querySelectorAll("#pl-items li[data-kind=image] img").length === 1`, 10*time.Second)
-	b.click("#pl-item-1-day1")
-	b.fill(`[name="items[1].from"]`, "8.00")
-	b.click("#playlist-form button[type=submit]")
-	b.waitFor("the time error", `document.querySelector('[name="items[1].from"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	b.fill(`[name="items[1].from"]`, "08:00")
-	b.click("#playlist-form button[type=submit]")
-	b.waitFor("the missing end", `document.querySelector('[name="items[1].to"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	b.fill(`[name="items[1].to"]`, "13:00")
-	b.click("#playlist-form button[type=submit]")
-	b.waitFor("the playlist saved", `[...document.querySelectorAll("#playlists-table th")].some(th => th.textContent === "Avvisi di Natale")`, 5*time.Second)
-	b.screenshot("console-playlists-edit")
+	b.WaitFor("the uploaded image", `document.querySelectorAll("#pl-items li[data-kind=image] img").length === 1`, 10*time.Second)
+	b.Click("#pl-item-1-day1")
+	b.Fill(`[name="items[1].from"]`, "8.00")
+	b.Click("#playlist-form button[type=submit]")
+	b.WaitFor("the time error", `document.querySelector('[name="items[1].from"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.Fill(`[name="items[1].from"]`, "08:00")
+	b.Click("#playlist-form button[type=submit]")
+	b.WaitFor("the missing end", `document.querySelector('[name="items[1].to"]').getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	b.Fill(`[name="items[1].to"]`, "13:00")
+	b.Click("#playlist-form button[type=submit]")
+	b.WaitFor("the playlist saved", `[...document.querySelectorAll("#playlists-table th")].some(th => th.textContent === "Avvisi di Natale")`, 5*time.Second)
+	b.Screenshot("console-playlists-edit")
 
 	var list struct {
 		Playlists []struct {
@@ -239,32 +240,32 @@ func TestEnglishAndKeyboard(t *testing.T) {
 	env := newAppliance(t)
 	cr := env.Demo.Credentials
 	b := newTab(t, 1280, 800)
-	b.open(env.URL + "/console/login")
-	b.ready()
+	b.Open(env.URL + "/console/login")
+	ready(b)
 	// The skip link comes first; from the username, Tab goes to the password
 	// and then to the button.
-	if first := eval[string](b, `document.querySelector("a[href], button, input, select, textarea").className`); first != "skip" {
+	if first := browsertest.Eval[string](b, `document.querySelector("a[href], button, input, select, textarea").className`); first != "skip" {
 		t.Errorf("the first thing to focus is %q, want the skip link", first)
 	}
-	b.waitFor("the username focused", `document.activeElement.id === "signin-username"`, 5*time.Second)
+	b.WaitFor("the username focused", `document.activeElement.id === "signin-username"`, 5*time.Second)
 	var order []string
 	for range 2 {
-		b.key("Tab", "Tab", 9)
-		order = append(order, eval[string](b, `document.activeElement.id || document.activeElement.type`))
+		b.Key("Tab", "Tab", 9)
+		order = append(order, browsertest.Eval[string](b, `document.activeElement.id || document.activeElement.type`))
 	}
 	if strings.Join(order, " ") != "signin-password submit" {
 		t.Errorf("tab order from the username: %v", order)
 	}
-	if eval[string](b, `getComputedStyle(document.activeElement).outlineStyle`) == "none" {
+	if browsertest.Eval[string](b, `getComputedStyle(document.activeElement).outlineStyle`) == "none" {
 		t.Error("the focused button shows no focus ring")
 	}
-	b.click("#lang-switch")
-	b.waitFor("the English page", `document.documentElement.lang === "en" && document.body.dataset.state === "ready"`, 5*time.Second)
-	if got := b.text("#signin-title"); got != "Sign in to the console" {
+	b.Click("#lang-switch")
+	b.WaitFor("the English page", `document.documentElement.lang === "en" && document.body.dataset.state === "ready"`, 5*time.Second)
+	if got := b.Text("#signin-title"); got != "Sign in to the console" {
 		t.Errorf("English title: %q", got)
 	}
-	b.signIn(env, cr.Operator, "desk")
-	b.waitFor("the desk in English", `document.documentElement.lang === "en" && document.getElementById("call-next").textContent.trim() === "Call next"`, 5*time.Second)
-	b.screenshot("console-desk-english")
-	b.axe("desk in English")
+	signInTab(b, env, cr.Operator, "desk")
+	b.WaitFor("the desk in English", `document.documentElement.lang === "en" && document.getElementById("call-next").textContent.trim() === "Call next"`, 5*time.Second)
+	b.Screenshot("console-desk-english")
+	b.Axe("desk in English")
 }

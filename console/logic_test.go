@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"avanti/appliance/browsertest"
 	"avanti/console"
 )
 
@@ -21,15 +22,15 @@ func moduleTab(t *testing.T) *tab {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	b := newTab(t, 800, 600)
-	b.open(srv.URL + "/console/a/" + console.Version() + "/console.css")
+	b.Open(srv.URL + "/console/a/" + console.Version() + "/console.css")
 	return b
 }
 
 // run imports module and evaluates expr with it as m; the value comes back
 // as JSON.
 func run(b *tab, module, expr string) string {
-	b.t.Helper()
-	return evalAwait[string](b, `import("./`+module+`").then(m => JSON.stringify(`+expr+`))`)
+	b.T.Helper()
+	return browsertest.EvalAwait[string](b, `import("./`+module+`").then(m => JSON.stringify(`+expr+`))`)
 }
 
 func decodeJSON[T any](t *testing.T, raw string) T {
@@ -54,8 +55,8 @@ func TestPagesAreForTheirRoles(t *testing.T) {
 		{"admin backoffice", "operator", false},
 	}
 	for _, c := range cases {
-		got := run(b, "logic.js", `m.allowed(`+js(c.roles)+`, `+js(c.role)+`)`)
-		if got != js(c.want) {
+		got := run(b, "logic.js", `m.allowed(`+browsertest.JS(c.roles)+`, `+browsertest.JS(c.role)+`)`)
+		if got != browsertest.JS(c.want) {
 			t.Errorf("allowed(%q, %q) = %s, want %v", c.roles, c.role, got, c.want)
 		}
 	}
@@ -76,7 +77,7 @@ func TestSignInGoesBackOnlyToTheConsole(t *testing.T) {
 		"":                          "/console/",
 	}
 	for in, want := range cases {
-		if got := decodeJSON[string](t, run(b, "logic.js", `m.safeNext(`+js(in)+`)`)); got != want {
+		if got := decodeJSON[string](t, run(b, "logic.js", `m.safeNext(`+browsertest.JS(in)+`)`)); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -96,7 +97,7 @@ func TestDeskOpensWithAssignedThenLastServices(t *testing.T) {
 		{"nothing", nil, nil, []int{1, 2}, []int{}},
 	}
 	for _, c := range cases {
-		got := decodeJSON[[]int](t, run(b, "logic.js", `m.defaultServices(`+js(c.assigned)+`, `+js(c.stored)+`, `+js(c.existing)+`)`))
+		got := decodeJSON[[]int](t, run(b, "logic.js", `m.defaultServices(`+browsertest.JS(c.assigned)+`, `+browsertest.JS(c.stored)+`, `+browsertest.JS(c.existing)+`)`))
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
@@ -117,7 +118,7 @@ func TestDeskOfTheOperatorSurvivesAReload(t *testing.T) {
 		{8, 99, `{"desk":null,"open":false}`},
 	}
 	for _, c := range cases {
-		got := run(b, "logic.js", `(r => ({desk: r.desk && r.desk.id, open: r.open}))(m.myDesk(`+desks+`, `+js(c.user)+`, `+js(c.stored)+`))`)
+		got := run(b, "logic.js", `(r => ({desk: r.desk && r.desk.id, open: r.open}))(m.myDesk(`+desks+`, `+browsertest.JS(c.user)+`, `+browsertest.JS(c.stored)+`))`)
 		if got != c.want {
 			t.Errorf("user %d, stored %d: %s, want %s", c.user, c.stored, got, c.want)
 		}
@@ -232,7 +233,7 @@ func TestAgendaRefusalFindsItsField(t *testing.T) {
 		"something else":                                     `null`,
 	}
 	for msg, want := range cases {
-		if got := run(b, "logic.js", `m.fieldOfMessage({message: `+js(msg)+`})`); got != want {
+		if got := run(b, "logic.js", `m.fieldOfMessage({message: `+browsertest.JS(msg)+`})`); got != want {
 			t.Errorf("%q: %s, want %s", msg, got, want)
 		}
 	}
@@ -267,7 +268,7 @@ func TestQuietHoursText(t *testing.T) {
 		"25:00-26:00":                `null`,
 	}
 	for in, want := range cases {
-		if got := run(b, "logic.js", `m.quietHours(`+js(in)+`)`); got != want {
+		if got := run(b, "logic.js", `m.quietHours(`+browsertest.JS(in)+`)`); got != want {
 			t.Errorf("quietHours(%q) = %s, want %s", in, got, want)
 		}
 	}
@@ -282,7 +283,7 @@ func TestQuietHoursText(t *testing.T) {
 // keeps the key for the retry.
 func TestIdempotencyKeyPerIntent(t *testing.T) {
 	b := moduleTab(t)
-	got := decodeJSON[[]string](t, evalAwait[string](b, `import("./api.js").then(async ({api, setCSRF, Intent}) => {
+	got := decodeJSON[[]string](t, browsertest.EvalAwait[string](b, `import("./api.js").then(async ({api, setCSRF, Intent}) => {
 		const seen = [];
 		let fail = false;
 		window.fetch = async (url, init) => {
@@ -333,7 +334,7 @@ func TestIdempotencyKeyPerIntent(t *testing.T) {
 // epoch asks for a snapshot.
 func TestLiveClientSeqPerChannel(t *testing.T) {
 	b := moduleTab(t)
-	got := decodeJSON[[]string](t, evalAwait[string](b, `import("./live.js").then(({Live}) => {
+	got := decodeJSON[[]string](t, browsertest.EvalAwait[string](b, `import("./live.js").then(({Live}) => {
 		const log = [];
 		const l = new Live({url: () => "", onSnapshot: m => log.push("snapshot"), onEvent: (m, {gap}) => log.push(m.channel + ":" + m.seq + (gap ? " gap" : ""))});
 		l.send = m => { log.push("send " + m.type); return true; };

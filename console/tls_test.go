@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/server"
 	"avanti/appliance/testenv"
 	"avanti/console"
@@ -67,54 +68,54 @@ func TestAdminPutsTheMunicipalCertificateInPlace(t *testing.T) {
 	env := testenv.NewServer(t, testenv.Options{OwnCA: true, Mounts: server.Mounts{"/console/": console.Handler(), "/display/": signage.Handler()}})
 	cr := env.Demo.Credentials
 	b := signIn(t, env, cr.Admin, "tls")
-	b.waitFor("the certificate", `document.body.dataset.tlsSource === "own"`, 5*time.Second)
-	if got := b.text("#tls-source"); !strings.Contains(got, "autorità di certificazione dell'appliance") {
+	b.WaitFor("the certificate", `document.body.dataset.tlsSource === "own"`, 5*time.Second)
+	if got := b.Text("#tls-source"); !strings.Contains(got, "autorità di certificazione dell'appliance") {
 		t.Errorf("source of the appliance's own certificate: %q", got)
 	}
-	if got := b.text("#tls-names"); !strings.Contains(got, "avanti.comune.local") || !strings.Contains(got, "127.0.0.1") {
+	if got := b.Text("#tls-names"); !strings.Contains(got, "avanti.comune.local") || !strings.Contains(got, "127.0.0.1") {
 		t.Errorf("names: %q", got)
 	}
-	if got := b.text("#tls-not-after"); !strings.Contains(got, "/2027") {
+	if got := b.Text("#tls-not-after"); !strings.Contains(got, "/2027") {
 		t.Errorf("valid until: %q", got)
 	}
-	if fp := b.text("#tls-fingerprint"); len(fp) != 95 || strings.Count(fp, ":") != 31 {
+	if fp := b.Text("#tls-fingerprint"); len(fp) != 95 || strings.Count(fp, ":") != 31 {
 		t.Errorf("CA fingerprint: %q", fp)
 	}
-	if got := eval[string](b, `document.getElementById("tls-ca-download").getAttribute("href")`); got != "/ca.crt" {
+	if got := browsertest.Eval[string](b, `document.getElementById("tls-ca-download").getAttribute("href")`); got != "/ca.crt" {
 		t.Errorf("CA download link: %q", got)
 	}
-	if got := b.text("#tls-ca"); !strings.Contains(got, "Autorità di certificazione radice attendibili") {
+	if got := b.Text("#tls-ca"); !strings.Contains(got, "Autorità di certificazione radice attendibili") {
 		t.Errorf("how to install the CA: %q", got)
 	}
 	if st, raw := env.Login(t, cr.Admin.Username, cr.Admin.Password).Do("GET", "/ca.crt", nil); st != 200 || !strings.Contains(string(raw), "BEGIN CERTIFICATE") {
 		t.Errorf("/ca.crt: %d %.80s", st, raw)
 	}
-	b.axe("HTTPS certificate, the appliance's own")
-	b.screenshot("console-tls-own")
+	b.Axe("HTTPS certificate, the appliance's own")
+	b.Screenshot("console-tls-own")
 
 	cert, key := municipalPair(t, env.Clock.Now())
 	_, otherKey := municipalPair(t, env.Clock.Now())
 
 	// Another certificate's key, pasted: refused, said at the certificate.
-	b.fill("#tls-certificate", cert)
-	b.fill("#tls-key", otherKey)
-	b.click("#tls-form button[type=submit]")
-	b.waitFor("the certificate's error", `document.getElementById("tls-certificate").getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	if got := b.text("#tls-certificate-hint ~ .field-error"); !strings.Contains(got, "la chiave non è quella del certificato") {
-		t.Errorf("mismatched pair: %q; page: %s", got, b.describe())
+	b.Fill("#tls-certificate", cert)
+	b.Fill("#tls-key", otherKey)
+	b.Click("#tls-form button[type=submit]")
+	b.WaitFor("the certificate's error", `document.getElementById("tls-certificate").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	if got := b.Text("#tls-certificate-hint ~ .field-error"); !strings.Contains(got, "la chiave non è quella del certificato") {
+		t.Errorf("mismatched pair: %q; page: %s", got, b.State())
 	}
-	if got := eval[string](b, `document.body.dataset.tlsSource`); got != "own" {
+	if got := browsertest.Eval[string](b, `document.body.dataset.tlsSource`); got != "own" {
 		t.Errorf("after a refused pair the page shows a %q certificate", got)
 	}
 	// Not a key at all: said at the key.
-	b.fill("#tls-key", "chiave")
-	b.click("#tls-form button[type=submit]")
-	b.waitFor("the key's error", `document.getElementById("tls-key").getAttribute("aria-invalid") === "true"`, 5*time.Second)
-	if got := b.text("#tls-key-hint ~ .field-error"); !strings.Contains(got, "chiave privata PEM") {
+	b.Fill("#tls-key", "chiave")
+	b.Click("#tls-form button[type=submit]")
+	b.WaitFor("the key's error", `document.getElementById("tls-key").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	if got := b.Text("#tls-key-hint ~ .field-error"); !strings.Contains(got, "chiave privata PEM") {
 		t.Errorf("not a key: %q", got)
 	}
-	b.axe("HTTPS certificate with errors")
-	b.screenshot("console-tls-refused")
+	b.Axe("HTTPS certificate with errors")
+	b.Screenshot("console-tls-refused")
 
 	// The right pair, chosen as files.
 	dir := t.TempDir()
@@ -126,41 +127,41 @@ func TestAdminPutsTheMunicipalCertificateInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	for sel, file := range map[string]string{"#tls-cert-file": certFile, "#tls-key-file": keyFile} {
-		if _, err := chromedp.Run(b.ctx, chromedp.SetUploadFiles(sel, []string{file})); err != nil {
+		if _, err := chromedp.Run(b.Ctx, chromedp.SetUploadFiles(sel, []string{file})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b.waitFor("the files read", `document.getElementById("tls-key").value.includes("BEGIN PRIVATE KEY") && document.getElementById("tls-certificate").value.startsWith("-----BEGIN CERTIFICATE-----")`, 5*time.Second)
-	b.click("#tls-form button[type=submit]")
-	b.waitFor("the municipal certificate", `document.body.dataset.tlsSource === "municipal"`, 5*time.Second)
-	if got := b.text("#tls-issuer"); !strings.Contains(got, "CA del Comune di Crema") {
+	b.WaitFor("the files read", `document.getElementById("tls-key").value.includes("BEGIN PRIVATE KEY") && document.getElementById("tls-certificate").value.startsWith("-----BEGIN CERTIFICATE-----")`, 5*time.Second)
+	b.Click("#tls-form button[type=submit]")
+	b.WaitFor("the municipal certificate", `document.body.dataset.tlsSource === "municipal"`, 5*time.Second)
+	if got := b.Text("#tls-issuer"); !strings.Contains(got, "CA del Comune di Crema") {
 		t.Errorf("issuer: %q", got)
 	}
-	if got := b.text("#tls-names"); got != "avanti.comune.crema.cr.it, 10.20.0.5" {
+	if got := b.Text("#tls-names"); got != "avanti.comune.crema.cr.it, 10.20.0.5" {
 		t.Errorf("names: %q", got)
 	}
-	if got := b.text("#tls-source"); !strings.Contains(got, "del Comune") {
+	if got := b.Text("#tls-source"); !strings.Contains(got, "del Comune") {
 		t.Errorf("source: %q", got)
 	}
-	if eval[bool](b, `!document.getElementById("tls-ca").hidden`) {
+	if browsertest.Eval[bool](b, `!document.getElementById("tls-ca").hidden`) {
 		t.Errorf("the appliance's CA is still offered for the PCs")
 	}
-	if got := eval[string](b, `document.getElementById("tls-key").value`); got != "" {
+	if got := browsertest.Eval[string](b, `document.getElementById("tls-key").value`); got != "" {
 		t.Errorf("the key stays on the page after installing")
 	}
-	if got := b.text("#notice"); !strings.Contains(got, "Certificato installato") {
+	if got := b.Text("#notice"); !strings.Contains(got, "Certificato installato") {
 		t.Errorf("notice: %q", got)
 	}
 	served, err := os.ReadFile(filepath.Join(env.Server.Config.DataDir, "tls", "server.crt"))
 	if err != nil || string(served) != cert {
 		t.Errorf("the appliance does not serve the municipal certificate: %v", err)
 	}
-	b.axe("HTTPS certificate of the municipality")
-	b.screenshot("console-tls-municipal")
+	b.Axe("HTTPS certificate of the municipality")
+	b.Screenshot("console-tls-municipal")
 
 	// The operator: "non autorizzato", and the API refuses too.
 	op := signIn(t, env, cr.Operator, "tls")
-	if got := op.ready(); got != "forbidden" {
+	if got := ready(op); got != "forbidden" {
 		t.Errorf("/console/tls as operator: %s", got)
 	}
 	if requested(op, "/api/v1/tls") {
@@ -177,12 +178,12 @@ func TestCertificateSetInTheSettingsHasNoForm(t *testing.T) {
 	t.Parallel()
 	env := newAppliance(t)
 	b := signIn(t, env, env.Demo.Credentials.Admin, "tls")
-	b.waitFor("the page", `document.body.dataset.tls === "settings"`, 5*time.Second)
-	if got := b.text("#tls-unmanaged"); !strings.Contains(got, "tls_cert_file") {
+	b.WaitFor("the page", `document.body.dataset.tls === "settings"`, 5*time.Second)
+	if got := b.Text("#tls-unmanaged"); !strings.Contains(got, "tls_cert_file") {
 		t.Errorf("unmanaged: %q", got)
 	}
-	if eval[bool](b, `!!document.getElementById("tls-form").getClientRects().length`) {
+	if browsertest.Eval[bool](b, `!!document.getElementById("tls-form").getClientRects().length`) {
 		t.Errorf("the upload form is shown")
 	}
-	b.axe("HTTPS certificate set in the settings")
+	b.Axe("HTTPS certificate set in the settings")
 }

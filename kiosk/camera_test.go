@@ -1,8 +1,8 @@
 package kiosk_test
 
 import (
+	"avanti/appliance/browsertest"
 	"bytes"
-	"context"
 	"fmt"
 	"image/color"
 	"os"
@@ -59,35 +59,28 @@ func TestCameraReadsATicketQRCode(t *testing.T) {
 	video := cameraFile(t, env.URL+"/t/"+appt.Token)
 
 	// A browser of its own, whose fake camera films the ticket.
-	opts := browserOptions(chromium(t),
+	cam := browsertest.Start(t, tabs, append(totemFlags,
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", video),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	totem := setUpTab(t, ctx, screenW, screenH)
-	totem.open(kioskURL(env))
-	totem.waitFor("the standby screen", `window.avantiKiosk && avantiKiosk.view === "standby" && avantiKiosk.state === "online" && avantiKiosk.camera`, 15*time.Second)
-	totem.click("#start")
-	totem.click("#to-scan")
-	totem.waitFor("the scan page", shows("scan"), 5*time.Second)
-	if got := totem.text("#scan-camera"); got != "Inquadra il codice" {
+	)...)
+	totem := cam.NewTab(t, screenW, screenH)
+	totem.Open(kioskURL(env))
+	totem.WaitFor("the standby screen", `window.avantiKiosk && avantiKiosk.view === "standby" && avantiKiosk.state === "online" && avantiKiosk.camera`, 15*time.Second)
+	totem.Click("#start")
+	totem.Click("#to-scan")
+	totem.WaitFor("the scan page", shows("scan"), 5*time.Second)
+	if got := totem.Text("#scan-camera"); got != "Inquadra il codice" {
 		t.Errorf("camera button %q", got)
 	}
-	totem.screenshot("kiosk-scan")
-	totem.axe("scan")
-	totem.click("#scan-camera")
-	totem.waitFor("the check-in question", shows("checkin"), 20*time.Second)
-	if got := totem.text("#v-checkin"); !strings.Contains(got, appt.Code) {
+	totem.Screenshot("kiosk-scan")
+	totem.Axe("scan")
+	totem.Click("#scan-camera")
+	totem.WaitFor("the check-in question", shows("checkin"), 20*time.Second)
+	if got := totem.Text("#v-checkin"); !strings.Contains(got, appt.Code) {
 		t.Errorf("check-in page %q, want %s", got, appt.Code)
 	}
-	if live := eval[int](totem, `document.querySelectorAll("video").length && document.getElementById("camera-video").srcObject ? 1 : 0`); live != 0 {
+	if live := browsertest.Eval[int](totem, `document.querySelectorAll("video").length && document.getElementById("camera-video").srcObject ? 1 : 0`); live != 0 {
 		t.Error("the camera is still on after the code was read")
 	}
 }

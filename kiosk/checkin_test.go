@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/testenv"
 )
 
@@ -65,111 +66,111 @@ func TestCheckInOfAScannedTicket(t *testing.T) {
 	ticketURL := func(tk ticket) string { return env.URL + "/t/" + tk.Token }
 	done := func() {
 		t.Helper()
-		totem.click("#message-actions button")
-		totem.waitFor("the message to go", `avantiKiosk.view !== "message"`, 5*time.Second)
-		if eval[string](totem, `avantiKiosk.view`) != "standby" {
-			totem.click("#home")
+		totem.Click("#message-actions button")
+		totem.WaitFor("the message to go", `avantiKiosk.view !== "message"`, 5*time.Second)
+		if browsertest.Eval[string](totem, `avantiKiosk.view`) != "standby" {
+			totem.Click("#home")
 		}
-		totem.waitFor("standby", shows("standby"), 5*time.Second)
+		totem.WaitFor("standby", shows("standby"), 5*time.Second)
 	}
 
 	// On time: the reader types the QR's URL in a burst.
-	totem.scan(ticketURL(onTime), 4*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	q := totem.text("#v-checkin")
+	scan(totem, ticketURL(onTime), 4*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	q := totem.Text("#v-checkin")
 	for _, want := range []string{"Conferma la presenza", onTime.Code, "Informazioni", "oggi alle 09:20"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("check-in page lacks %q: %q", want, q)
 		}
 	}
-	totem.screenshot("kiosk-checkin")
-	totem.axe("check-in")
-	totem.click("#checkin-yes")
-	totem.waitFor("the confirmation", message("checked_in"), 5*time.Second)
-	if got := totem.text("#v-message"); !strings.Contains(got, "Presenza confermata") || !strings.Contains(got, onTime.Code) {
+	totem.Screenshot("kiosk-checkin")
+	totem.Axe("check-in")
+	totem.Click("#checkin-yes")
+	totem.WaitFor("the confirmation", message("checked_in"), 5*time.Second)
+	if got := totem.Text("#v-message"); !strings.Contains(got, "Presenza confermata") || !strings.Contains(got, onTime.Code) {
 		t.Errorf("confirmation says %q", got)
 	}
 	if got := getTicket(t, env, onTime.Token).Status; got != "waiting" {
 		t.Errorf("after check-in the ticket is %s", got)
 	}
-	totem.screenshot("kiosk-checkin-done")
-	totem.axe("check-in done")
+	totem.Screenshot("kiosk-checkin-done")
+	totem.Axe("check-in done")
 	done()
 
 	// Too early: come back when check-in opens (30 minutes before).
-	totem.scan(early.Token, 4*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	totem.click("#checkin-yes")
-	totem.waitFor("too early", message("too_early"), 5*time.Second)
-	if got := totem.text("#message-text"); got != "È ancora presto per confermare la presenza. Torna alle 09:30." {
+	scan(totem, early.Token, 4*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("too early", message("too_early"), 5*time.Second)
+	if got := totem.Text("#message-text"); got != "È ancora presto per confermare la presenza. Torna alle 09:30." {
 		t.Errorf("too early says %q", got)
 	}
-	totem.screenshot("kiosk-checkin-too-early")
-	totem.axe("too early")
+	totem.Screenshot("kiosk-checkin-too-early")
+	totem.Axe("too early")
 	done()
 
 	// Twelve minutes later the 9:05 appointment is late, but let in.
 	env.Clock.Advance(12 * time.Minute)
-	totem.scan(late.Token, 4*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	totem.click("#checkin-yes")
-	totem.waitFor("late but let in", message("late"), 5*time.Second)
-	if got := totem.text("#v-message"); !strings.Contains(got, "Presenza confermata") || !strings.Contains(got, "Sei arrivato in ritardo, ma sei stato riammesso in coda.") {
+	scan(totem, late.Token, 4*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("late but let in", message("late"), 5*time.Second)
+	if got := totem.Text("#v-message"); !strings.Contains(got, "Presenza confermata") || !strings.Contains(got, "Sei arrivato in ritardo, ma sei stato riammesso in coda.") {
 		t.Errorf("late check-in says %q", got)
 	}
-	totem.screenshot("kiosk-checkin-late")
+	totem.Screenshot("kiosk-checkin-late")
 	done()
 
 	// At 9:30 the 9:10 appointment has expired: the totem offers the first
 	// free place instead, and gives a ticket for it.
 	env.Clock.Advance(18 * time.Minute)
-	totem.scan(ticketURL(expiring), 4*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	totem.click("#checkin-yes")
-	totem.waitFor("expired", message("ticket_expired"), 5*time.Second)
-	if got := totem.text("#message-text"); !strings.Contains(got, "Il tuo appuntamento è scaduto. Puoi prendere il primo posto libero di oggi.") {
+	scan(totem, ticketURL(expiring), 4*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("expired", message("ticket_expired"), 5*time.Second)
+	if got := totem.Text("#message-text"); !strings.Contains(got, "Il tuo appuntamento è scaduto. Puoi prendere il primo posto libero di oggi.") {
 		t.Errorf("expired says %q", got)
 	}
-	totem.screenshot("kiosk-checkin-expired")
-	totem.axe("expired")
-	totem.click("#message-actions button.primary")
-	totem.waitFor("a new ticket", shows("ticket")+` && avantiKiosk.ticket.print.state === "ok"`, 10*time.Second)
-	if got := eval[string](totem, `avantiKiosk.ticket.token`); got == expiring.Token || got == "" {
+	totem.Screenshot("kiosk-checkin-expired")
+	totem.Axe("expired")
+	totem.Click("#message-actions button.primary")
+	totem.WaitFor("a new ticket", shows("ticket")+` && avantiKiosk.ticket.print.state === "ok"`, 10*time.Second)
+	if got := browsertest.Eval[string](totem, `avantiKiosk.ticket.token`); got == expiring.Token || got == "" {
 		t.Errorf("the first free place is ticket %q", got)
 	}
-	totem.click("#ticket-done")
-	totem.waitFor("standby", shows("standby"), 5*time.Second)
+	totem.Click("#ticket-done")
+	totem.WaitFor("standby", shows("standby"), 5*time.Second)
 
 	// Served already.
 	serveEveryone(t, env)
-	totem.scan(onTime.Token, 4*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	totem.click("#checkin-yes")
-	totem.waitFor("already served", message("already_served"), 5*time.Second)
-	if got := totem.text("#message-text"); got != "Questo biglietto è già stato servito." {
+	scan(totem, onTime.Token, 4*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("already served", message("already_served"), 5*time.Second)
+	if got := totem.Text("#message-text"); got != "Questo biglietto è già stato servito." {
 		t.Errorf("already served says %q", got)
 	}
 	done()
 
 	// Revoked.
-	totem.scan(revoked.Token, 4*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	totem.click("#checkin-yes")
-	totem.waitFor("revoked", message("ticket_revoked"), 5*time.Second)
+	scan(totem, revoked.Token, 4*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("revoked", message("ticket_revoked"), 5*time.Second)
 	done()
 
 	// A well-formed token that is no ticket, and a code that is neither a
 	// ticket nor a health card.
-	totem.scan(strings.Repeat("Q", 43), 4*time.Millisecond)
-	totem.waitFor("unknown ticket", message("ticket_not_found"), 5*time.Second)
-	if got := totem.text("#message-text"); got != "Codice sconosciuto: questo biglietto non esiste." {
+	scan(totem, strings.Repeat("Q", 43), 4*time.Millisecond)
+	totem.WaitFor("unknown ticket", message("ticket_not_found"), 5*time.Second)
+	if got := totem.Text("#message-text"); got != "Codice sconosciuto: questo biglietto non esiste." {
 		t.Errorf("unknown ticket says %q", got)
 	}
-	totem.screenshot("kiosk-unknown-ticket")
+	totem.Screenshot("kiosk-unknown-ticket")
 	done()
-	totem.scan("ABC-123-XYZ", 4*time.Millisecond)
-	totem.waitFor("unrecognised code", message("unrecognized_code"), 5*time.Second)
-	totem.screenshot("kiosk-unrecognized-code")
+	scan(totem, "ABC-123-XYZ", 4*time.Millisecond)
+	totem.WaitFor("unrecognised code", message("unrecognized_code"), 5*time.Second)
+	totem.Screenshot("kiosk-unrecognized-code")
 	done()
 }
 
@@ -184,70 +185,70 @@ func TestHealthCardAtTheReader(t *testing.T) {
 	totem := openTotem(t, env)
 
 	// Typed slowly (a person), nothing happens.
-	totem.scan(fiscal, 70*time.Millisecond)
+	scan(totem, fiscal, 70*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
-	if v := eval[string](totem, `avantiKiosk.view`); v != "standby" {
+	if v := browsertest.Eval[string](totem, `avantiKiosk.view`); v != "standby" {
 		t.Errorf("slow typing was taken for a scan: the totem shows %s", v)
 	}
 
 	// A damaged card: the checksum fails.
-	totem.scan("RSSMRA85T10A562T", 3*time.Millisecond)
-	totem.waitFor("invalid fiscal code", message("invalid_fiscal_code"), 5*time.Second)
-	if got := totem.text("#message-text"); !strings.Contains(got, "Il codice fiscale letto dalla tessera non è valido") {
+	scan(totem, "RSSMRA85T10A562T", 3*time.Millisecond)
+	totem.WaitFor("invalid fiscal code", message("invalid_fiscal_code"), 5*time.Second)
+	if got := totem.Text("#message-text"); !strings.Contains(got, "Il codice fiscale letto dalla tessera non è valido") {
 		t.Errorf("invalid card says %q", got)
 	}
-	totem.screenshot("kiosk-card-invalid")
-	totem.click("#message-actions button")
+	totem.Screenshot("kiosk-card-invalid")
+	totem.Click("#message-actions button")
 
 	// The real card, from the services page: today's appointment first.
-	totem.click("#home")
-	totem.waitFor("standby", shows("standby"), 5*time.Second)
-	totem.click("#start")
-	totem.waitFor("services", shows("services"), 5*time.Second)
-	totem.scan(fiscal, 3*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	if got := totem.text("#v-checkin"); !strings.Contains(got, appt.Code) || !strings.Contains(got, "oggi alle 09:15") {
+	totem.Click("#home")
+	totem.WaitFor("standby", shows("standby"), 5*time.Second)
+	totem.Click("#start")
+	totem.WaitFor("services", shows("services"), 5*time.Second)
+	scan(totem, fiscal, 3*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	if got := totem.Text("#v-checkin"); !strings.Contains(got, appt.Code) || !strings.Contains(got, "oggi alle 09:15") {
 		t.Errorf("card check-in page %q", got)
 	}
-	totem.click("#checkin-yes")
-	totem.waitFor("the confirmation", message("checked_in"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("the confirmation", message("checked_in"), 5*time.Second)
 	if got := getTicket(t, env, appt.Token).Status; got != "waiting" {
 		t.Errorf("after the card's check-in the ticket is %s", got)
 	}
 	// Done: back to the citizen's own page, then out.
-	totem.click("#message-actions button")
-	totem.waitFor("the citizen's page", shows("citizen"), 5*time.Second)
-	if got := totem.text("#v-citizen"); !strings.Contains(got, "RSS***85T10***2S") || !strings.Contains(got, appt.Code) {
+	totem.Click("#message-actions button")
+	totem.WaitFor("the citizen's page", shows("citizen"), 5*time.Second)
+	if got := totem.Text("#v-citizen"); !strings.Contains(got, "RSS***85T10***2S") || !strings.Contains(got, appt.Code) {
 		t.Errorf("citizen page %q", got)
 	}
-	totem.click("#citizen-logout")
-	totem.waitFor("standby", shows("standby"), 5*time.Second)
+	totem.Click("#citizen-logout")
+	totem.WaitFor("standby", shows("standby"), 5*time.Second)
 
 	// Swiped again, nothing is left to check in: the appointments page.
-	totem.scan(fiscal, 3*time.Millisecond)
-	totem.waitFor("the citizen's page", shows("citizen"), 5*time.Second)
-	totem.click("#citizen-logout")
-	totem.waitFor("standby", shows("standby"), 5*time.Second)
+	scan(totem, fiscal, 3*time.Millisecond)
+	totem.WaitFor("the citizen's page", shows("citizen"), 5*time.Second)
+	totem.Click("#citizen-logout")
+	totem.WaitFor("standby", shows("standby"), 5*time.Second)
 
 	// A totem that identifies no one still checks in a card's appointment
 	// of today: this one is done, another citizen has none.
 	configure(t, env, map[string]any{"identification": "none"})
-	totem.waitFor("the new setting", `avantiKiosk.settings.identification === "none"`, 5*time.Second)
-	totem.scan(fiscal, 3*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	totem.click("#checkin-yes")
-	totem.waitFor("already checked in", message("already_checked_in"), 5*time.Second)
-	totem.click("#message-actions button")
-	totem.waitFor("standby", shows("standby"), 5*time.Second)
-	totem.scan("BNCGLI90A41F205H", 3*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	if got := totem.text("#checkin-question"); got != "Conferma la presenza per il tuo appuntamento di oggi." {
+	totem.WaitFor("the new setting", `avantiKiosk.settings.identification === "none"`, 5*time.Second)
+	scan(totem, fiscal, 3*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	totem.Click("#checkin-yes")
+	totem.WaitFor("already checked in", message("already_checked_in"), 5*time.Second)
+	totem.Click("#message-actions button")
+	totem.WaitFor("standby", shows("standby"), 5*time.Second)
+	scan(totem, "BNCGLI90A41F205H", 3*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	if got := totem.Text("#checkin-question"); got != "Conferma la presenza per il tuo appuntamento di oggi." {
 		t.Errorf("check-in by card asks %q", got)
 	}
-	totem.click("#checkin-yes")
-	totem.waitFor("no appointment today", message("no_appointment_today"), 5*time.Second)
-	if got := totem.text("#message-text"); got != "Non hai appuntamenti da confermare oggi." {
+	totem.Click("#checkin-yes")
+	totem.WaitFor("no appointment today", message("no_appointment_today"), 5*time.Second)
+	if got := totem.Text("#message-text"); got != "Non hai appuntamenti da confermare oggi." {
 		t.Errorf("no appointment says %q", got)
 	}
-	totem.screenshot("kiosk-card-no-appointment")
+	totem.Screenshot("kiosk-card-no-appointment")
 }

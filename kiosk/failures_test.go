@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/store"
 	"avanti/appliance/testenv"
 )
@@ -114,14 +115,14 @@ func TestPrinterProblemsAreSaidAndTheTicketStaysOnScreen(t *testing.T) {
 	info := fmt.Sprintf(`.service[data-service-id="%d"]`, env.Demo.Services["I"])
 	walkIn := func() {
 		t.Helper()
-		if eval[string](totem, `avantiKiosk.view`) != "standby" {
-			totem.click("#home")
+		if browsertest.Eval[string](totem, `avantiKiosk.view`) != "standby" {
+			totem.Click("#home")
 		}
-		totem.waitFor("standby", shows("standby"), 5*time.Second)
-		totem.click("#start")
-		totem.click(info)
-		totem.click("#service-take")
-		totem.waitFor("the ticket", shows("ticket")+` && avantiKiosk.ticket.print.state !== "printing"`, 15*time.Second)
+		totem.WaitFor("standby", shows("standby"), 5*time.Second)
+		totem.Click("#start")
+		totem.Click(info)
+		totem.Click("#service-take")
+		totem.WaitFor("the ticket", shows("ticket")+` && avantiKiosk.ticket.print.state !== "printing"`, 15*time.Second)
 	}
 
 	// A network printer that is switched off: nobody listens on its port.
@@ -132,46 +133,46 @@ func TestPrinterProblemsAreSaidAndTheTicketStaysOnScreen(t *testing.T) {
 	closed := ln.Addr().String()
 	ln.Close()
 	configure(t, env, map[string]any{"printer": map[string]any{"mode": "network", "address": closed}})
-	totem.waitFor("the network printer setting", `avantiKiosk.settings.printer.mode === "network"`, 5*time.Second)
+	totem.WaitFor("the network printer setting", `avantiKiosk.settings.printer.mode === "network"`, 5*time.Second)
 	walkIn()
-	if got := eval[string](totem, `avantiKiosk.ticket.print.code`); got != "printer_offline" {
+	if got := browsertest.Eval[string](totem, `avantiKiosk.ticket.print.code`); got != "printer_offline" {
 		t.Errorf("print error %q, want printer_offline", got)
 	}
-	status := totem.text("#print-status")
+	status := totem.Text("#print-status")
 	if !strings.Contains(status, "La stampante non risponde.") || !strings.Contains(status, "Il tuo biglietto è valido lo stesso") {
 		t.Errorf("print status says %q", status)
 	}
-	code := eval[string](totem, `avantiKiosk.ticket.code`)
-	if got := totem.text("#ticket-code"); got != code || code == "" {
+	code := browsertest.Eval[string](totem, `avantiKiosk.ticket.code`)
+	if got := totem.Text("#ticket-code"); got != code || code == "" {
 		t.Errorf("code on screen %q, want %q", got, code)
 	}
-	totem.waitFor("the QR code on screen", `document.getElementById("ticket-qr").naturalWidth > 0`, 5*time.Second)
-	totem.screenshot("kiosk-printer-offline")
-	totem.axe("printer offline")
+	totem.WaitFor("the QR code on screen", `document.getElementById("ticket-qr").naturalWidth > 0`, 5*time.Second)
+	totem.Screenshot("kiosk-printer-offline")
+	totem.Axe("printer offline")
 
 	// Out of paper.
 	printer := newFakePrinter(t)
 	printer.paperOut = true
 	configure(t, env, map[string]any{"printer": map[string]any{"mode": "network", "address": printer.addr}})
-	totem.waitFor("the new printer", fmt.Sprintf(`avantiKiosk.settings.printer.address === %s`, js(printer.addr)), 5*time.Second)
+	totem.WaitFor("the new printer", fmt.Sprintf(`avantiKiosk.settings.printer.address === %s`, browsertest.JS(printer.addr)), 5*time.Second)
 	walkIn()
-	if got := eval[string](totem, `avantiKiosk.ticket.print.code`); got != "printer_paper_out" {
+	if got := browsertest.Eval[string](totem, `avantiKiosk.ticket.print.code`); got != "printer_paper_out" {
 		t.Errorf("print error %q, want printer_paper_out", got)
 	}
-	if got := totem.text("#print-status"); !strings.Contains(got, "La stampante ha finito la carta.") {
+	if got := totem.Text("#print-status"); !strings.Contains(got, "La stampante ha finito la carta.") {
 		t.Errorf("print status says %q", got)
 	}
-	totem.screenshot("kiosk-printer-paper-out")
+	totem.Screenshot("kiosk-printer-paper-out")
 
 	// Paper loaded: the appliance sends the ticket to the printer.
 	printer.mu.Lock()
 	printer.paperOut = false
 	printer.mu.Unlock()
 	walkIn()
-	if got := eval[string](totem, `avantiKiosk.ticket.print.state`); got != "ok" {
+	if got := browsertest.Eval[string](totem, `avantiKiosk.ticket.print.state`); got != "ok" {
 		t.Errorf("print state %q, want ok", got)
 	}
-	if got := totem.text("#print-status"); !strings.Contains(got, "Ritira il biglietto stampato.") {
+	if got := totem.Text("#print-status"); !strings.Contains(got, "Ritira il biglietto stampato.") {
 		t.Errorf("print status says %q", got)
 	}
 	deadline := time.Now().Add(3 * time.Second)
@@ -194,28 +195,28 @@ func TestPrinterProblemsAreSaidAndTheTicketStaysOnScreen(t *testing.T) {
 func TestNetworkLostKeepsTheServicesAndSaysWhatCannotBeDone(t *testing.T) {
 	env := newAppliance(t)
 	totem := openTotem(t, env)
-	totem.click("#start")
-	totem.waitFor("services", shows("services"), 5*time.Second)
+	totem.Click("#start")
+	totem.WaitFor("services", shows("services"), 5*time.Second)
 	env.Down(t)
-	totem.waitFor("offline", `avantiKiosk.state === "offline" && !document.getElementById("offline-banner").hidden`, 20*time.Second)
-	if got := totem.text("#offline-banner"); !strings.Contains(got, "Connessione assente: puoi consultare i servizi, ma non posso emettere biglietti") {
+	totem.WaitFor("offline", `avantiKiosk.state === "offline" && !document.getElementById("offline-banner").hidden`, 20*time.Second)
+	if got := totem.Text("#offline-banner"); !strings.Contains(got, "Connessione assente: puoi consultare i servizi, ma non posso emettere biglietti") {
 		t.Errorf("banner says %q", got)
 	}
-	if n := eval[int](totem, `document.querySelectorAll("#service-grid .service").length`); n != 5 {
+	if n := browsertest.Eval[int](totem, `document.querySelectorAll("#service-grid .service").length`); n != 5 {
 		t.Errorf("offline the totem shows %d services, want the 5 it had", n)
 	}
-	totem.screenshot("kiosk-offline")
-	totem.axe("offline")
-	totem.click(fmt.Sprintf(`.service[data-service-id="%d"]`, env.Demo.Services["I"]))
-	totem.waitFor("the service page", shows("service"), 5*time.Second)
-	totem.click("#service-take")
-	totem.waitFor("the network error", message("network"), 20*time.Second)
-	if got := totem.text("#message-text"); !strings.Contains(got, "Connessione assente: non riesco a raggiungere il sistema.") {
+	totem.Screenshot("kiosk-offline")
+	totem.Axe("offline")
+	totem.Click(fmt.Sprintf(`.service[data-service-id="%d"]`, env.Demo.Services["I"]))
+	totem.WaitFor("the service page", shows("service"), 5*time.Second)
+	totem.Click("#service-take")
+	totem.WaitFor("the network error", message("network"), 20*time.Second)
+	if got := totem.Text("#message-text"); !strings.Contains(got, "Connessione assente: non riesco a raggiungere il sistema.") {
 		t.Errorf("network error says %q", got)
 	}
-	totem.screenshot("kiosk-offline-ticket")
+	totem.Screenshot("kiosk-offline-ticket")
 	env.Up(t)
-	totem.waitFor("online again", `avantiKiosk.state === "online" && document.getElementById("offline-banner").hidden`, 40*time.Second)
+	totem.WaitFor("online again", `avantiKiosk.state === "online" && document.getElementById("offline-banner").hidden`, 40*time.Second)
 }
 
 // The last place of the day goes while the citizen is looking at the
@@ -228,28 +229,28 @@ func TestNoPlacesLeftToday(t *testing.T) {
 		{"weekday": 2, "start": "09:30", "end": "09:45", "slot_minutes": 15, "places": 1},
 	})
 	totem := openTotem(t, env)
-	totem.click("#start")
+	totem.Click("#start")
 	button := fmt.Sprintf(`.service[data-service-id="%d"]`, svc)
-	totem.waitFor("the new service", fmt.Sprintf(`document.querySelector(%s) !== null`, js(button)), 5*time.Second)
-	totem.click(button)
-	totem.waitFor("the service page", shows("service")+` && !document.getElementById("service-take").hidden`, 5*time.Second)
-	if got := totem.text("#service-state"); got != "Primo posto libero oggi: 09:30" {
+	totem.WaitFor("the new service", fmt.Sprintf(`document.querySelector(%s) !== null`, browsertest.JS(button)), 5*time.Second)
+	totem.Click(button)
+	totem.WaitFor("the service page", shows("service")+` && !document.getElementById("service-take").hidden`, 5*time.Second)
+	if got := totem.Text("#service-state"); got != "Primo posto libero oggi: 09:30" {
 		t.Errorf("service state %q", got)
 	}
 	// Taken at another totem, without a word to this one.
 	if _, err := env.Store.Book(context.Background(), store.BookRequest{ServiceID: svc, Channel: store.ChannelKiosk, Actor: "test"}, env.Clock.Now()); err != nil {
 		t.Fatalf("book the last place: %v", err)
 	}
-	totem.click("#service-take")
-	totem.waitFor("no places", message("no_availability"), 5*time.Second)
-	if got := totem.text("#message-text"); got != "Oggi non ci sono più posti per questo servizio. Il prossimo posto libero è domani alle 09:30." {
+	totem.Click("#service-take")
+	totem.WaitFor("no places", message("no_availability"), 5*time.Second)
+	if got := totem.Text("#message-text"); got != "Oggi non ci sono più posti per questo servizio. Il prossimo posto libero è domani alle 09:30." {
 		t.Errorf("no places says %q", got)
 	}
-	if got := totem.text("#message-actions"); !strings.Contains(got, "Prenota un altro giorno") {
+	if got := totem.Text("#message-actions"); !strings.Contains(got, "Prenota un altro giorno") {
 		t.Errorf("no places offers %q", got)
 	}
-	totem.screenshot("kiosk-no-places")
-	totem.axe("no places")
-	totem.click("#message-actions button.primary")
-	totem.waitFor("identification for another day", shows("identify"), 5*time.Second)
+	totem.Screenshot("kiosk-no-places")
+	totem.Axe("no places")
+	totem.Click("#message-actions button.primary")
+	totem.WaitFor("identification for another day", shows("identify"), 5*time.Second)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/fiscalcode"
 	"avanti/kiosk"
 )
@@ -21,13 +22,13 @@ func moduleTab(t *testing.T) *tab {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	b := newTab(t, 800, 600)
-	b.open(srv.URL + "/kiosk/a/" + kiosk.Version() + "/kiosk.css")
+	b.Open(srv.URL + "/kiosk/a/" + kiosk.Version() + "/kiosk.css")
 	return b
 }
 
 func module[T any](b *tab, name, body string) T {
-	b.t.Helper()
-	return evalAwait[T](b, fmt.Sprintf(`import("./%s").then(m => { %s })`, name, body))
+	b.T.Helper()
+	return browsertest.EvalAwait[T](b, fmt.Sprintf(`import("./%s").then(m => { %s })`, name, body))
 }
 
 // A reader types a whole code with less than 50 ms between keys and ends
@@ -81,7 +82,7 @@ func TestClassifyScannedText(t *testing.T) {
 		{"", "error no_code_found"},
 	}
 	for _, c := range cases {
-		got := module[string](b, "scanner.js", `const r = m.classify(`+js(c.text)+`);
+		got := module[string](b, "scanner.js", `const r = m.classify(`+browsertest.JS(c.text)+`);
 			return r.error ? "error " + r.error : r.kind + " " + (r.token || r.fiscal_code);`)
 		if got != c.want {
 			t.Errorf("classify(%q) = %q, want %q", c.text, got, c.want)
@@ -93,7 +94,7 @@ func TestClassifyScannedText(t *testing.T) {
 		"BNCLRA90A41F205Y", "LNEGLI70C20L219F", "FRNCST65S05D969K"}
 	for _, fc := range codes {
 		goOK := fiscalcode.Validate(fc) == nil
-		jsOK := module[bool](b, "scanner.js", `return m.classify(`+js(fc)+`).kind === "fiscal_code";`)
+		jsOK := module[bool](b, "scanner.js", `return m.classify(`+browsertest.JS(fc)+`).kind === "fiscal_code";`)
 		if goOK != jsOK {
 			t.Errorf("%s: appliance says valid=%v, page says %v", fc, goOK, jsOK)
 		}
@@ -166,9 +167,9 @@ func TestCatalogueAndErrorTexts(t *testing.T) {
 		"invalid_image", "printer_offline", "printer_paper_out", "printer_cover_open", "printer_error", "printer_not_network",
 		"unauthenticated", "not_found"}
 	for _, lang := range []string{"it", "en"} {
-		generic := module[string](b, "i18n.js", `return m.errorText(`+js(lang)+`, {code: "what_is_this"});`)
+		generic := module[string](b, "i18n.js", `return m.errorText(`+browsertest.JS(lang)+`, {code: "what_is_this"});`)
 		for _, code := range codes {
-			got := module[string](b, "i18n.js", `return m.errorText(`+js(lang)+`, {code: `+js(code)+`, message: "RAW API MESSAGE"});`)
+			got := module[string](b, "i18n.js", `return m.errorText(`+browsertest.JS(lang)+`, {code: `+browsertest.JS(code)+`, message: "RAW API MESSAGE"});`)
 			if got == generic || got == "" || strings.Contains(got, "RAW") || strings.Contains(got, "err.") {
 				t.Errorf("%s %s: %q", lang, code, got)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/server"
 	"avanti/appliance/testenv"
 	"avanti/kiosk"
@@ -40,8 +41,8 @@ func kioskURL(env *testenv.Env) string {
 func openTotem(t *testing.T, env *testenv.Env) *tab {
 	t.Helper()
 	b := newTab(t, screenW, screenH)
-	b.open(kioskURL(env))
-	b.waitFor("the standby screen", `window.avantiKiosk && avantiKiosk.view === "standby" && avantiKiosk.services.length > 0 && avantiKiosk.state === "online" && avantiKiosk.settled`, 15*time.Second)
+	b.Open(kioskURL(env))
+	b.WaitFor("the standby screen", `window.avantiKiosk && avantiKiosk.view === "standby" && avantiKiosk.services.length > 0 && avantiKiosk.state === "online" && avantiKiosk.settled`, 15*time.Second)
 	return b
 }
 
@@ -118,12 +119,12 @@ func at(hour, min int) time.Time {
 
 // shows is the condition "the totem shows view".
 func shows(view string) string {
-	return fmt.Sprintf(`avantiKiosk.view === %s && !avantiKiosk.busy`, js(view))
+	return fmt.Sprintf(`avantiKiosk.view === %s && !avantiKiosk.busy`, browsertest.JS(view))
 }
 
 // message is the condition "the totem shows the message for code".
 func message(code string) string {
-	return fmt.Sprintf(`avantiKiosk.view === "message" && document.getElementById("v-message").dataset.code === %s`, js(code))
+	return fmt.Sprintf(`avantiKiosk.view === "message" && document.getElementById("v-message").dataset.code === %s`, browsertest.JS(code))
 }
 
 // decodeQR reads the QR code in a screenshot.
@@ -158,68 +159,68 @@ func TestWalkInTakesTheFirstPlaceAndPrintsTheTicket(t *testing.T) {
 	const ticketText = "Conservare il biglietto fino alla chiamata."
 	configure(t, env, map[string]any{"ticket_text": ticketText})
 	totem := openTotem(t, env)
-	if got := totem.text("#v-standby"); !strings.Contains(got, "COMUNE DI CREMA") || !strings.Contains(got, "Tocca lo schermo o passa la tessera sanitaria") {
+	if got := totem.Text("#v-standby"); !strings.Contains(got, "COMUNE DI CREMA") || !strings.Contains(got, "Tocca lo schermo o passa la tessera sanitaria") {
 		t.Errorf("standby says %q", got)
 	}
-	totem.screenshot("kiosk-standby")
-	totem.axe("standby")
+	totem.Screenshot("kiosk-standby")
+	totem.Axe("standby")
 
-	totem.click("#v-standby")
-	totem.waitFor("the services", shows("services"), 5*time.Second)
-	if got := totem.text("#services-title"); !strings.Contains(got, "COMUNE DI CREMA") || !strings.Contains(got, "Scegli il servizio") {
+	totem.Click("#v-standby")
+	totem.WaitFor("the services", shows("services"), 5*time.Second)
+	if got := totem.Text("#services-title"); !strings.Contains(got, "COMUNE DI CREMA") || !strings.Contains(got, "Scegli il servizio") {
 		t.Errorf("services heading %q", got)
 	}
 	info := fmt.Sprint(env.Demo.Services["I"])
-	if got := totem.text(`.service[data-service-id="` + info + `"]`); !strings.Contains(got, "Informazioni") || !strings.Contains(got, "Primo posto oggi alle 09:00") {
+	if got := totem.Text(`.service[data-service-id="` + info + `"]`); !strings.Contains(got, "Informazioni") || !strings.Contains(got, "Primo posto oggi alle 09:00") {
 		t.Errorf("the Informazioni button says %q", got)
 	}
-	totem.screenshot("kiosk-services")
-	totem.axe("services")
+	totem.Screenshot("kiosk-services")
+	totem.Axe("services")
 
-	totem.click(`.service[data-service-id="` + info + `"]`)
-	totem.waitFor("the service page", shows("service"), 5*time.Second)
-	page := totem.text("#v-service")
+	totem.Click(`.service[data-service-id="` + info + `"]`)
+	totem.WaitFor("the service page", shows("service"), 5*time.Second)
+	page := totem.Text("#v-service")
 	for _, want := range []string{"Informazioni", "Informazioni generali e orientamento", "Cosa portare", "Sempre aperto", "Primo posto libero oggi: 09:00"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the service page lacks %q: %q", want, page)
 		}
 	}
-	totem.screenshot("kiosk-service")
-	totem.axe("service")
+	totem.Screenshot("kiosk-service")
+	totem.Axe("service")
 
-	totem.click("#service-take")
-	totem.waitFor("the ticket", shows("ticket")+` && avantiKiosk.ticket.print.state === "ok"`, 15*time.Second)
-	tk := eval[struct{ Token, Code string }](totem, `avantiKiosk.ticket`)
+	totem.Click("#service-take")
+	totem.WaitFor("the ticket", shows("ticket")+` && avantiKiosk.ticket.print.state === "ok"`, 15*time.Second)
+	tk := browsertest.Eval[struct{ Token, Code string }](totem, `avantiKiosk.ticket`)
 	if !strings.HasPrefix(tk.Code, "I") || len(tk.Token) != 43 {
 		t.Fatalf("ticket on screen %+v", tk)
 	}
-	if got := totem.text("#ticket-code"); got != tk.Code {
+	if got := totem.Text("#ticket-code"); got != tk.Code {
 		t.Errorf("the code on screen is %q, want %s", got, tk.Code)
 	}
-	totem.waitFor("the QR image on screen", `document.getElementById("ticket-qr").complete && document.getElementById("ticket-qr").naturalWidth > 0`, 5*time.Second)
-	if got := totem.text("#print-status"); !strings.Contains(got, "Ritira il biglietto stampato") {
+	totem.WaitFor("the QR image on screen", `document.getElementById("ticket-qr").complete && document.getElementById("ticket-qr").naturalWidth > 0`, 5*time.Second)
+	if got := totem.Text("#print-status"); !strings.Contains(got, "Ritira il biglietto stampato") {
 		t.Errorf("print status %q", got)
 	}
-	if got := eval[string](totem, `avantiKiosk.printer`); got != "ok" {
+	if got := browsertest.Eval[string](totem, `avantiKiosk.printer`); got != "ok" {
 		t.Errorf("printer state %q", got)
 	}
-	if got := eval[string](totem, `(document.querySelector("iframe.printer") || {contentDocument: {body: {innerText: "no print frame"}}}).contentDocument.body.innerText`); !strings.Contains(got, tk.Code) || !strings.Contains(got, ticketText) {
+	if got := browsertest.Eval[string](totem, `(document.querySelector("iframe.printer") || {contentDocument: {body: {innerText: "no print frame"}}}).contentDocument.body.innerText`); !strings.Contains(got, tk.Code) || !strings.Contains(got, ticketText) {
 		t.Errorf("the printed page reads %q", got)
 	}
-	totem.screenshot("kiosk-ticket")
-	totem.axe("ticket")
+	totem.Screenshot("kiosk-ticket")
+	totem.Axe("ticket")
 
 	// The print page, as the printer gets it: 80 mm paper, everything in
 	// the contract's order, and a QR code that carries the ticket's token.
 	paper := newTab(t, 604, 1300)
-	paper.zoom(604, 1300, 2)
-	paper.open(env.URL + "/kiosk/print/" + tk.Token + "?print=0&token=" + env.Demo.Credentials.KioskToken)
-	paper.waitFor("the ticket laid out", `document.body.dataset.state === "printed" && document.getElementById("qr").complete`, 10*time.Second)
-	order := eval[[]string](paper, `[...document.querySelectorAll("#ticket > *")].filter(e => !e.hidden).map(e => e.id)`)
+	zoom(paper, 604, 1300, 2)
+	paper.Open(env.URL + "/kiosk/print/" + tk.Token + "?print=0&token=" + env.Demo.Credentials.KioskToken)
+	paper.WaitFor("the ticket laid out", `document.body.dataset.state === "printed" && document.getElementById("qr").complete`, 10*time.Second)
+	order := browsertest.Eval[[]string](paper, `[...document.querySelectorAll("#ticket > *")].filter(e => !e.hidden).map(e => e.id)`)
 	if want := []string{"owner", "address", "service", "date", "time", "code", "qr", "text"}; strings.Join(order, ",") != strings.Join(want, ",") {
 		t.Errorf("paper order %v, want %v", order, want)
 	}
-	text := paper.text("#ticket")
+	text := paper.Text("#ticket")
 	for _, want := range []string{"COMUNE DI CREMA", "Piazza del Duomo 25, 26013 Crema (CR)", "Informazioni", "lunedì 23 novembre 2026", "09:00", tk.Code, ticketText} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the ticket lacks %q: %q", want, text)
@@ -227,20 +228,20 @@ func TestWalkInTakesTheFirstPlaceAndPrintsTheTicket(t *testing.T) {
 	}
 	// The contract's rule is in the stylesheet; Chromium keeps the
 	// page's own length, which the page adds once the ticket is laid out.
-	if css := evalAwait[string](paper, `fetch([...document.styleSheets].find(s => s.href && s.href.endsWith("/print.css")).href).then(r => r.text())`); !strings.Contains(css, "size: 80mm auto;") || !strings.Contains(css, "width: 72mm;") {
+	if css := browsertest.EvalAwait[string](paper, `fetch([...document.styleSheets].find(s => s.href && s.href.endsWith("/print.css")).href).then(r => r.text())`); !strings.Contains(css, "size: 80mm auto;") || !strings.Contains(css, "width: 72mm;") {
 		t.Errorf("print.css lacks the contract's @page size or body width")
 	}
-	if got := eval[string](paper, `[...document.styleSheets].flatMap(s => [...s.cssRules]).filter(r => r instanceof CSSPageRule).map(r => r.cssText).join(" ")`); !strings.Contains(got, "size: 80mm ") || !strings.Contains(got, "margin: 0px") {
+	if got := browsertest.Eval[string](paper, `[...document.styleSheets].flatMap(s => [...s.cssRules]).filter(r => r instanceof CSSPageRule).map(r => r.cssText).join(" ")`); !strings.Contains(got, "size: 80mm ") || !strings.Contains(got, "margin: 0px") {
 		t.Errorf("@page rules %q", got)
 	}
-	if w := eval[float64](paper, `document.body.getBoundingClientRect().width`); w < 270 || w > 275 {
+	if w := browsertest.Eval[float64](paper, `document.body.getBoundingClientRect().width`); w < 270 || w > 275 {
 		t.Errorf("body is %.1f px wide, want 72 mm (272 px)", w)
 	}
-	url := decodeQR(t, paper.screenshot("kiosk-print"))
+	url := decodeQR(t, paper.Screenshot("kiosk-print"))
 	if want := "/t/" + tk.Token; !strings.HasSuffix(url, want) {
 		t.Fatalf("the QR code says %q, want …%s", url, want)
 	}
-	paper.axe("print")
+	paper.Axe("print")
 
 	// The QR code's address, opened on a phone: the public ticket page.
 	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(env.URL + "/t/" + tk.Token)
@@ -252,16 +253,16 @@ func TestWalkInTakesTheFirstPlaceAndPrintsTheTicket(t *testing.T) {
 		t.Fatalf("/t/<token>: %d to %q", resp.StatusCode, loc)
 	}
 	phone := newTab(t, 390, 844)
-	phone.open(env.URL + "/t/" + tk.Token)
-	phone.waitFor("the ticket's status", `document.body.dataset.state === "waiting"`, 10*time.Second)
-	pub := phone.text("main")
+	phone.Open(env.URL + "/t/" + tk.Token)
+	phone.WaitFor("the ticket's status", `document.body.dataset.state === "waiting"`, 10*time.Second)
+	pub := phone.Text("main")
 	for _, want := range []string{tk.Code, "Informazioni", "in attesa", "Persone prima di te", "Attesa stimata"} {
 		if !strings.Contains(pub, want) {
 			t.Errorf("the public page lacks %q: %q", want, pub)
 		}
 	}
-	phone.screenshot("kiosk-public-ticket")
-	phone.axe("public ticket page")
+	phone.Screenshot("kiosk-public-ticket")
+	phone.Axe("public ticket page")
 
 	// The totem told the appliance its printer works.
 	var devices struct {
@@ -282,24 +283,24 @@ func TestWalkInTakesTheFirstPlaceAndPrintsTheTicket(t *testing.T) {
 	// The desk calls the ticket: the phone's page says where to go when it
 	// refreshes (by itself, or when the phone is looked at again).
 	callNext(t, env)
-	eval[bool](phone, `document.dispatchEvent(new Event("visibilitychange"))`)
-	phone.waitFor("the call", `document.body.dataset.state === "called"`, 10*time.Second)
-	if got := phone.text("#status"); got != "È il tuo turno: vai a Sportello 1" {
+	browsertest.Eval[bool](phone, `document.dispatchEvent(new Event("visibilitychange"))`)
+	phone.WaitFor("the call", `document.body.dataset.state === "called"`, 10*time.Second)
+	if got := phone.Text("#status"); got != "È il tuo turno: vai a Sportello 1" {
 		t.Errorf("the called ticket says %q", got)
 	}
-	phone.screenshot("kiosk-public-ticket-called")
+	phone.Screenshot("kiosk-public-ticket-called")
 
 	// A walk-in is checked in already: its QR at the reader says so.
-	totem.click("#ticket-done")
-	totem.waitFor("standby after the ticket", shows("standby"), 5*time.Second)
-	totem.scan(url, 5*time.Millisecond)
-	totem.waitFor("the check-in question", shows("checkin"), 5*time.Second)
-	if got := totem.text("#v-checkin"); !strings.Contains(got, "Conferma la presenza") || !strings.Contains(got, tk.Code) {
+	totem.Click("#ticket-done")
+	totem.WaitFor("standby after the ticket", shows("standby"), 5*time.Second)
+	scan(totem, url, 5*time.Millisecond)
+	totem.WaitFor("the check-in question", shows("checkin"), 5*time.Second)
+	if got := totem.Text("#v-checkin"); !strings.Contains(got, "Conferma la presenza") || !strings.Contains(got, tk.Code) {
 		t.Errorf("check-in page %q", got)
 	}
-	totem.click("#checkin-yes")
-	totem.waitFor("already checked in", message("already_checked_in"), 5*time.Second)
-	if got := totem.text("#message-text"); !strings.Contains(got, "Hai già confermato la presenza") {
+	totem.Click("#checkin-yes")
+	totem.WaitFor("already checked in", message("already_checked_in"), 5*time.Second)
+	if got := totem.Text("#message-text"); !strings.Contains(got, "Hai già confermato la presenza") {
 		t.Errorf("message %q", got)
 	}
 }
@@ -343,56 +344,56 @@ func TestServicesComeSixToAPageAndSayWhenTheyAreClosedOrFull(t *testing.T) {
 	book(t, env, full, at(9, 30), map[string]string{"fiscal_code": "RSSMRA85T10A562S"})
 
 	totem := openTotem(t, env)
-	totem.click("#start")
-	totem.waitFor("the services", shows("services"), 5*time.Second)
-	count := eval[int](totem, `avantiKiosk.services.length`)
+	totem.Click("#start")
+	totem.WaitFor("the services", shows("services"), 5*time.Second)
+	count := browsertest.Eval[int](totem, `avantiKiosk.services.length`)
 	if count != 13 {
 		t.Fatalf("the totem offers %d services, want 13", count)
 	}
 	buttons := `document.querySelectorAll("#service-grid .service").length`
-	if n := eval[int](totem, buttons); n != 6 {
+	if n := browsertest.Eval[int](totem, buttons); n != 6 {
 		t.Errorf("%d buttons on the first page, want 6", n)
 	}
-	if got := totem.text("#services-pager"); !strings.Contains(got, "pagina 1 di 3") {
+	if got := totem.Text("#services-pager"); !strings.Contains(got, "pagina 1 di 3") {
 		t.Errorf("pager says %q", got)
 	}
-	if eval[bool](totem, `document.querySelector("#services-pager .page-prev").disabled`) == false {
+	if browsertest.Eval[bool](totem, `document.querySelector("#services-pager .page-prev").disabled`) == false {
 		t.Error("Indietro is enabled on the first page")
 	}
-	totem.screenshot("kiosk-services-page1")
-	totem.click("#services-pager .page-next")
-	totem.waitFor("page 2", `avantiKiosk.servicePage === 1`, 2*time.Second)
-	totem.click("#services-pager .page-next")
-	totem.waitFor("page 3", `avantiKiosk.servicePage === 2`, 2*time.Second)
-	if n := eval[int](totem, buttons); n != 1 {
+	totem.Screenshot("kiosk-services-page1")
+	totem.Click("#services-pager .page-next")
+	totem.WaitFor("page 2", `avantiKiosk.servicePage === 1`, 2*time.Second)
+	totem.Click("#services-pager .page-next")
+	totem.WaitFor("page 3", `avantiKiosk.servicePage === 2`, 2*time.Second)
+	if n := browsertest.Eval[int](totem, buttons); n != 1 {
 		t.Errorf("%d buttons on the last page, want 1", n)
 	}
-	if got := totem.text("#services-pager"); !strings.Contains(got, "pagina 3 di 3") {
+	if got := totem.Text("#services-pager"); !strings.Contains(got, "pagina 3 di 3") {
 		t.Errorf("pager says %q", got)
 	}
-	totem.screenshot("kiosk-services-page3")
-	totem.axe("services, last page")
-	totem.click("#services-pager .page-prev")
-	totem.waitFor("page 2 again", `avantiKiosk.servicePage === 1`, 2*time.Second)
+	totem.Screenshot("kiosk-services-page3")
+	totem.Axe("services, last page")
+	totem.Click("#services-pager .page-prev")
+	totem.WaitFor("page 2 again", `avantiKiosk.servicePage === 1`, 2*time.Second)
 
 	fullButton := fmt.Sprintf(`.service[data-service-id="%d"]`, full)
-	if got := totem.text(fullButton); !strings.Contains(got, "Oggi completo") || !strings.Contains(got, "Prossimo posto: domani alle 09:30") {
+	if got := totem.Text(fullButton); !strings.Contains(got, "Oggi completo") || !strings.Contains(got, "Prossimo posto: domani alle 09:30") {
 		t.Errorf("the full service says %q", got)
 	}
 	closed := `.service[data-state="closed"]`
-	if got := totem.text(closed); !strings.Contains(got, "Oggi chiuso") || !strings.Contains(got, "Nessun posto libero nei prossimi giorni") {
+	if got := totem.Text(closed); !strings.Contains(got, "Oggi chiuso") || !strings.Contains(got, "Nessun posto libero nei prossimi giorni") {
 		t.Errorf("a closed service says %q", got)
 	}
-	totem.screenshot("kiosk-services-page2")
-	totem.click(fullButton)
-	totem.waitFor("the full service's page", shows("service"), 5*time.Second)
-	if got := totem.text("#service-state"); !strings.Contains(got, "Oggi non ci sono più posti per questo servizio. Il prossimo posto libero è domani alle 09:30.") {
+	totem.Screenshot("kiosk-services-page2")
+	totem.Click(fullButton)
+	totem.WaitFor("the full service's page", shows("service"), 5*time.Second)
+	if got := totem.Text("#service-state"); !strings.Contains(got, "Oggi non ci sono più posti per questo servizio. Il prossimo posto libero è domani alle 09:30.") {
 		t.Errorf("the full service's page says %q", got)
 	}
-	if eval[bool](totem, `!document.getElementById("service-take").hidden`) {
+	if browsertest.Eval[bool](totem, `!document.getElementById("service-take").hidden`) {
 		t.Error("a full service offers a ticket for today")
 	}
-	totem.screenshot("kiosk-service-full")
+	totem.Screenshot("kiosk-service-full")
 }
 
 // An unpaired totem shows a six-digit code; once an admin enters it, it
@@ -400,18 +401,18 @@ func TestServicesComeSixToAPageAndSayWhenTheyAreClosedOrFull(t *testing.T) {
 func TestUnpairedTotemShowsACodeAndStartsOncePaired(t *testing.T) {
 	env := newAppliance(t)
 	totem := newTab(t, screenW, screenH)
-	totem.open(env.URL + "/kiosk/")
-	totem.waitFor("a pairing code", `/^[0-9]{6}$/.test(document.getElementById("pair-code").dataset.code || "") && avantiKiosk.view === "pairing"`, 10*time.Second)
-	if got := totem.text("#v-pairing"); !strings.Contains(got, "Per associare questo totem inserisci il codice nella console di amministrazione") {
+	totem.Open(env.URL + "/kiosk/")
+	totem.WaitFor("a pairing code", `/^[0-9]{6}$/.test(document.getElementById("pair-code").dataset.code || "") && avantiKiosk.view === "pairing"`, 10*time.Second)
+	if got := totem.Text("#v-pairing"); !strings.Contains(got, "Per associare questo totem inserisci il codice nella console di amministrazione") {
 		t.Errorf("pairing screen says %q", got)
 	}
-	totem.screenshot("kiosk-pairing")
-	totem.axe("pairing")
-	code := eval[string](totem, `document.getElementById("pair-code").dataset.code`)
+	totem.Screenshot("kiosk-pairing")
+	totem.Axe("pairing")
+	code := browsertest.Eval[string](totem, `document.getElementById("pair-code").dataset.code`)
 	if st, raw := admin(t, env).Do("POST", "/api/v1/devices/pair", map[string]any{
 		"code": code, "kind": "kiosk", "name": "Totem ingresso", "room_id": env.Demo.RoomIDs[0],
 	}); st != 201 {
 		t.Fatalf("pair: %d %s", st, raw)
 	}
-	totem.waitFor("the paired totem's standby", `window.avantiKiosk && avantiKiosk.view === "standby" && avantiKiosk.state === "online" && avantiKiosk.services.length > 0`, 15*time.Second)
+	totem.WaitFor("the paired totem's standby", `window.avantiKiosk && avantiKiosk.view === "standby" && avantiKiosk.state === "online" && avantiKiosk.services.length > 0`, 15*time.Second)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/testenv"
 	"avanti/signage"
 )
@@ -94,66 +95,66 @@ func TestDisplayShowsBlinksAndSpeaksEachCallOnce(t *testing.T) {
 	env := newAppliance(t)
 	desk := openCounter(t, env, 3)
 	screen := newTab(t, 1920, 1080)
-	screen.open(displayURL(env))
-	screen.waitFor("the display to connect", `window.avantiDisplay && avantiDisplay.state === "online"`, 10*time.Second)
+	screen.Open(displayURL(env))
+	screen.WaitFor("the display to connect", `window.avantiDisplay && avantiDisplay.state === "online"`, 10*time.Second)
 
 	first := desk.next()
-	screen.waitFor("the call on screen", showsCall(first), 5*time.Second)
-	if !eval[bool](screen, `document.getElementById("latest").classList.contains("blink")`) {
-		t.Errorf("a new call does not blink: %s", screen.describe())
+	screen.WaitFor("the call on screen", showsCall(first), 5*time.Second)
+	if !browsertest.Eval[bool](screen, `document.getElementById("latest").classList.contains("blink")`) {
+		t.Errorf("a new call does not blink: %s", screen.State())
 	}
-	firstID := eval[float64](screen, `avantiDisplay.calls[0]`)
-	screen.waitFor("the announcement", `avantiDisplay.spoken.length === 1`, 10*time.Second)
-	if got := eval[[]float64](screen, `avantiDisplay.spoken`); got[0] != firstID {
+	firstID := browsertest.Eval[float64](screen, `avantiDisplay.calls[0]`)
+	screen.WaitFor("the announcement", `avantiDisplay.spoken.length === 1`, 10*time.Second)
+	if got := browsertest.Eval[[]float64](screen, `avantiDisplay.spoken`); got[0] != firstID {
 		t.Errorf("spoken %v, want the call %v", got, firstID)
 	}
-	screen.waitFor("the blink to end", `!document.getElementById("latest").classList.contains("blink")`, 7*time.Second)
+	screen.WaitFor("the blink to end", `!document.getElementById("latest").classList.contains("blink")`, 7*time.Second)
 
 	// A recall is a new call of the same ticket: announced again.
 	desk.do("recall")
-	screen.waitFor("the recall announced", `avantiDisplay.spoken.length === 2`, 10*time.Second)
-	spoken := eval[[]float64](screen, `avantiDisplay.spoken`)
-	if spoken[1] == firstID || eval[string](screen, `document.getElementById("latest").dataset.kind`) != "recall" {
-		t.Errorf("recall: spoken %v, latest %s", spoken, screen.describe())
+	screen.WaitFor("the recall announced", `avantiDisplay.spoken.length === 2`, 10*time.Second)
+	spoken := browsertest.Eval[[]float64](screen, `avantiDisplay.spoken`)
+	if spoken[1] == firstID || browsertest.Eval[string](screen, `document.getElementById("latest").dataset.kind`) != "recall" {
+		t.Errorf("recall: spoken %v, latest %s", spoken, screen.State())
 	}
 
 	second := desk.next()
-	screen.waitFor("the second call", showsCall(second), 5*time.Second)
-	screen.waitFor("the second call announced", `avantiDisplay.spoken.length === 3`, 10*time.Second)
-	if got := eval[[]string](screen, `[...document.querySelectorAll("#history .code")].map(e => e.textContent)`); len(got) == 0 || got[0] != first {
+	screen.WaitFor("the second call", showsCall(second), 5*time.Second)
+	screen.WaitFor("the second call announced", `avantiDisplay.spoken.length === 3`, 10*time.Second)
+	if got := browsertest.Eval[[]string](screen, `[...document.querySelectorAll("#history .code")].map(e => e.textContent)`); len(got) == 0 || got[0] != first {
 		t.Errorf("history %v, want %s first", got, first)
 	}
 
 	// The appliance restarts: the screen says it is offline, keeps the last
 	// call on screen, comes back by itself and says nothing old again.
 	env.Restart(t)
-	screen.waitFor("the offline mark", `avantiDisplay.state === "offline" && getComputedStyle(document.getElementById("offline")).display !== "none"`, 15*time.Second)
-	if got := eval[string](screen, `document.getElementById("latest-code").textContent`); got != second {
+	screen.WaitFor("the offline mark", `avantiDisplay.state === "offline" && getComputedStyle(document.getElementById("offline")).display !== "none"`, 15*time.Second)
+	if got := browsertest.Eval[string](screen, `document.getElementById("latest-code").textContent`); got != second {
 		t.Errorf("offline, the screen shows %q, want the last call %s kept", got, second)
 	}
-	screen.waitFor("the reconnection", `avantiDisplay.state === "online" && avantiDisplay.snapshots >= 2`, 20*time.Second)
+	screen.WaitFor("the reconnection", `avantiDisplay.state === "online" && avantiDisplay.snapshots >= 2`, 20*time.Second)
 	time.Sleep(1500 * time.Millisecond) // room for a wrong announcement to start
-	if got := eval[[]float64](screen, `avantiDisplay.spoken`); len(got) != 3 {
+	if got := browsertest.Eval[[]float64](screen, `avantiDisplay.spoken`); len(got) != 3 {
 		t.Errorf("after the reconnection spoken %v, want the same 3 announcements", got)
 	}
-	screen.waitFor("the last call kept", showsCall(second), time.Second)
+	screen.WaitFor("the last call kept", showsCall(second), time.Second)
 
 	third := desk.next()
-	screen.waitFor("a call after the restart", showsCall(third), 5*time.Second)
-	screen.waitFor("its announcement", `avantiDisplay.spoken.length === 4`, 10*time.Second)
+	screen.WaitFor("a call after the restart", showsCall(third), 5*time.Second)
+	screen.WaitFor("its announcement", `avantiDisplay.spoken.length === 4`, 10*time.Second)
 }
 
 func TestUnpairedDisplayShowsACodeAndStartsOnceTheAdminPairsIt(t *testing.T) {
 	env := newAppliance(t)
 	desk := openCounter(t, env, 1)
 	screen := newTab(t, 1080, 1920)
-	screen.open(env.URL + "/display/")
-	screen.waitFor("a pairing code", `/^[0-9]{6}$/.test(document.getElementById("pair-code").dataset.code || "") && avantiDisplay.showing === "pairing"`, 10*time.Second)
-	if got := eval[string](screen, `document.getElementById("pairing").innerText`); !strings.Contains(got, "Per associare questo schermo inserisci il codice nella console di amministrazione") {
+	screen.Open(env.URL + "/display/")
+	screen.WaitFor("a pairing code", `/^[0-9]{6}$/.test(document.getElementById("pair-code").dataset.code || "") && avantiDisplay.showing === "pairing"`, 10*time.Second)
+	if got := browsertest.Eval[string](screen, `document.getElementById("pairing").innerText`); !strings.Contains(got, "Per associare questo schermo inserisci il codice nella console di amministrazione") {
 		t.Errorf("pairing screen says %q", got)
 	}
-	screen.screenshot("pairing-9x16")
-	code := eval[string](screen, `document.getElementById("pair-code").dataset.code`)
+	screen.Screenshot("pairing-9x16")
+	code := browsertest.Eval[string](screen, `document.getElementById("pair-code").dataset.code`)
 
 	cr := env.Demo.Credentials
 	admin := env.Login(t, cr.Admin.Username, cr.Admin.Password)
@@ -162,9 +163,9 @@ func TestUnpairedDisplayShowsACodeAndStartsOnceTheAdminPairsIt(t *testing.T) {
 	}); st != 201 {
 		t.Fatalf("pair: %d %s", st, raw)
 	}
-	screen.waitFor("the paired display to connect", `avantiDisplay.state === "online"`, 10*time.Second)
+	screen.WaitFor("the paired display to connect", `avantiDisplay.state === "online"`, 10*time.Second)
 	called := desk.next()
-	screen.waitFor("the call on the newly paired screen", showsCall(called), 5*time.Second)
+	screen.WaitFor("the call on the newly paired screen", showsCall(called), 5*time.Second)
 }
 
 // configure sets the display's settings and playlist as an admin would, the
@@ -213,17 +214,17 @@ func TestScreenshotsOfEveryPageInBothOrientations(t *testing.T) {
 	}
 	screens := map[string]*tab{"16x9": newTab(t, 1920, 1080), "9x16": newTab(t, 1080, 1920)}
 	for _, s := range screens {
-		s.open(displayURL(env))
+		s.Open(displayURL(env))
 	}
 	for name, s := range screens {
-		s.waitFor("the call monitor", showsCall(last)+` && avantiDisplay.calls.length === 4`, 10*time.Second)
-		s.screenshot("call-monitor-" + name)
+		s.WaitFor("the call monitor", showsCall(last)+` && avantiDisplay.calls.length === 4`, 10*time.Second)
+		s.Screenshot("call-monitor-" + name)
 	}
 
 	configure(t, env, map[string]any{"mode": "services"}, nil)
 	for name, s := range screens {
-		s.waitFor("the services monitor", `avantiDisplay.showing === "services" && document.querySelectorAll("#service-list li[data-service-id]").length > 0`, 10*time.Second)
-		s.screenshot("services-monitor-" + name)
+		s.WaitFor("the services monitor", `avantiDisplay.showing === "services" && document.querySelectorAll("#service-list li[data-service-id]").length > 0`, 10*time.Second)
+		s.Screenshot("services-monitor-" + name)
 	}
 
 	configure(t, env, map[string]any{"mode": "alternating", "alternate_sec": 3}, []map[string]any{{
@@ -231,7 +232,7 @@ func TestScreenshotsOfEveryPageInBothOrientations(t *testing.T) {
 		"duration_sec": 20, "days": []int{}, "from": "", "to": "",
 	}})
 	for name, s := range screens {
-		s.waitFor("the playlist content", `avantiDisplay.showing === "content"`, 15*time.Second)
-		s.screenshot("alternating-content-" + name)
+		s.WaitFor("the playlist content", `avantiDisplay.showing === "content"`, 15*time.Second)
+		s.Screenshot("alternating-content-" + name)
 	}
 }

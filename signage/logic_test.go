@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"avanti/appliance/browsertest"
 	"avanti/appliance/voice"
 	"avanti/signage"
 )
@@ -27,7 +28,7 @@ func moduleTab(t *testing.T) *tab {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	b := newTab(t, 800, 600)
-	b.open(srv.URL + "/display/a/" + signage.Version() + "/display.css")
+	b.Open(srv.URL + "/display/a/" + signage.Version() + "/display.css")
 	return b
 }
 
@@ -55,7 +56,7 @@ func TestTimeWindowsOfQuietHoursAndPlaylist(t *testing.T) {
 	}
 	for _, c := range cases {
 		expr := `import("./schedule.js").then(m => { const at = (h, min) => new Date(2026, 10, 23, h, min); return ` + c.expr + ` })`
-		if got := evalAwait[bool](b, expr); got != c.want {
+		if got := browsertest.EvalAwait[bool](b, expr); got != c.want {
 			t.Errorf("%s: %s = %v, want %v", c.name, c.expr, got, c.want)
 		}
 	}
@@ -65,7 +66,7 @@ func TestTimeWindowsOfQuietHoursAndPlaylist(t *testing.T) {
 // a gap or another epoch → applied (a call is news) and a snapshot asked for.
 func TestLiveClientSeqPerChannel(t *testing.T) {
 	b := moduleTab(t)
-	got := evalAwait[[]string](b, `import("./live.js").then(({Live}) => {
+	got := browsertest.EvalAwait[[]string](b, `import("./live.js").then(({Live}) => {
 		const log = [];
 		const l = new Live({url: () => "", onSnapshot: m => log.push("snapshot"), onEvent: (m, {gap}) => log.push(m.channel + ":" + m.seq + (gap ? " gap" : ""))});
 		l.send = m => { log.push("send " + m.type); return true; };
@@ -93,7 +94,7 @@ func TestLiveClientSeqPerChannel(t *testing.T) {
 // the voice is not allowed (quiet hours, switched off).
 func TestAnnouncementsQueueOncePerCall(t *testing.T) {
 	b := moduleTab(t)
-	got := evalAwait[[]string](b, `import("./voice.js").then(({Voice}) => new Promise(done => {
+	got := browsertest.EvalAwait[[]string](b, `import("./voice.js").then(({Voice}) => new Promise(done => {
 		const a = new Audio();
 		const log = [];
 		a.addEventListener("playing", () => log.push("start " + new URL(a.src).search));
