@@ -233,7 +233,7 @@ func (u *consoleUI) status(ctx context.Context) {
 		u.printf("\n\n")
 	}
 	host, _ := os.Hostname()
-	u.printf("Avanti appliance %s — %s\n%s\n", u.version, host, strings.Repeat("=", 72))
+	u.printf("Avanti appliance %s - %s\n%s\n", u.version, host, strings.Repeat("=", 72))
 	addrs := u.addresses()
 	if len(addrs) == 0 {
 		u.printf("No network address yet (DHCP may still be asking): see [1].\n")
