@@ -90,6 +90,9 @@ func TestAdminSeesBackupsAndTheStaleBackupBanner(t *testing.T) {
 	if got := b.Text("#bk-trend figcaption"); !strings.Contains(got, "Gli ultimi 2 backup") {
 		t.Errorf("the trend in words: %q", got)
 	}
+	if got := b.Text("#bk-offsite"); !strings.Contains(got, "Non configurata") {
+		t.Errorf("off-site copy with none configured: %q", got)
+	}
 	if got := b.Text("#bk-body"); !strings.Contains(got, "avanti backup run") {
 		t.Errorf("the page does not say how to take a backup now")
 	}

@@ -55,6 +55,7 @@ type Options struct {
 	MaintKeyDir   string
 	UpdateHistory string
 	BackupDir     string // where backups are (status only: no database access)
+	BackupOffsite bool   // an off-site copy is configured (backup.offsite)
 }
 
 // API holds the handlers' dependencies.

@@ -125,6 +125,7 @@ func (a *API) backups(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.Offsite.Configured = a.opt.BackupOffsite
 	all, err := backup.List(opt)
 	if err != nil {
 		return err

@@ -123,6 +123,7 @@ func New(cfg config.Config, st *store.Store, clk clock.Clock, log *slog.Logger, 
 		Live: lv, MediaDir: filepath.Join(cfg.DataDir, "media"), BaseURL: cfg.BaseURL, TLSDir: tlsDir,
 		Setup: setup, SystemDir: filepath.Join(cfg.DataDir, "system"),
 		MaintKeyDir: cfg.MaintKeyDir(), UpdateHistory: cfg.UpdateHistoryPath(), BackupDir: cfg.BackupDir(),
+		BackupOffsite: cfg.Backup.Offsite != nil && cfg.Backup.Offsite.Addr != "",
 	})
 	synth, err := voice.New(voice.Options{CacheDir: filepath.Join(cfg.DataDir, "voice")})
 	if err != nil {

@@ -67,6 +67,7 @@ function trend(fig, sizes) {
 
 function offsite(o) {
   if (!o) return t("backups.offsite_none");
+  if (!o.configured && !o.at && !o.error) return t("backups.offsite_unconfigured");
   if (o.error) return t("backups.offsite_error", { error: o.error, when: dateTime(o.error_at) });
   if (o.at) return t("backups.offsite_ok", { when: dateTime(o.at), name: o.name || "" });
   return t("backups.offsite_none");
