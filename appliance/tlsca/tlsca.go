@@ -25,6 +25,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // Files in the directory.
@@ -214,11 +216,7 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 
 // writeFile replaces a file atomically: a crash never leaves half a key.
 func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return fmt.Errorf("tlsca: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, b, mode); err != nil {
 		return fmt.Errorf("tlsca: write %s: %w", path, err)
 	}
 	return nil

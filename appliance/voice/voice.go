@@ -30,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // Options configure a Synth. Only CacheDir is required.
@@ -159,7 +161,7 @@ func (s *Synth) load() error {
 	var files []found
 	for _, de := range des {
 		name := de.Name()
-		if strings.HasPrefix(name, tmpPrefix) || strings.HasPrefix(name, espeakDirPrefix) {
+		if strings.HasPrefix(name, atomicfile.TempPrefix) || strings.HasPrefix(name, espeakDirPrefix) {
 			os.RemoveAll(filepath.Join(s.dir, name)) // left by a crash
 			continue
 		}
@@ -268,7 +270,10 @@ func (s *Synth) generate(ctx context.Context, name, text string, c *call) {
 	defer cancel()
 	data, err := s.synthesize(ctx, text)
 	if err == nil {
-		err = writeAtomic(s.dir, name, data)
+		// A reader never sees a partial file.
+		if err = atomicfile.Write(filepath.Join(s.dir, name), data, 0o644); err != nil {
+			err = fmt.Errorf("voice: writing %s: %w", name, err)
+		}
 	}
 	s.mu.Lock()
 	delete(s.calls, name)
@@ -283,10 +288,7 @@ func (s *Synth) generate(ctx context.Context, name, text string, c *call) {
 	close(c.done)
 }
 
-const (
-	tmpPrefix       = ".tmp-"
-	espeakDirPrefix = ".espeak-"
-)
+const espeakDirPrefix = ".espeak-"
 
 // synthesize runs espeak-ng on text (given on its standard input, never
 // through a shell or as an argument) and returns the whole announcement as
@@ -337,34 +339,6 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 		l.w.Write(q)
 	}
 	return len(p), nil
-}
-
-// writeAtomic writes dir/name through a temporary file and a rename, so a
-// reader never sees a partial file.
-func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tmpPrefix)
-	if err != nil {
-		return fmt.Errorf("voice: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("voice: writing %s: %w", name, err)
-	}
-	return nil
 }
 
 func etagOf(data []byte) string {

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // needTool fails the test, with how to fix it, when a program the voice needs
@@ -501,7 +503,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		p := get(code)
 		os.Chtimes(p, now.Add(time.Duration(i)*time.Second), now.Add(time.Duration(i)*time.Second))
 	}
-	os.WriteFile(filepath.Join(dir, tmpPrefix+"123"), []byte("partial"), 0o644)
+	os.WriteFile(filepath.Join(dir, atomicfile.TempPrefix+"123"), []byte("partial"), 0o644)
 	restarted := newSynth(t, Options{CacheDir: dir, Espeak: espeak, MaxEntries: 1})
 	if n, _ := restarted.CacheStats(); n != 1 {
 		t.Fatalf("after restart: %d files", n)
