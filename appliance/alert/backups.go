@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"avanti/appliance/atomicfile"
 	"avanti/appliance/backup"
 	"avanti/appliance/clock"
 )
@@ -161,8 +162,8 @@ func readState(path string, v *stateFile) error {
 	return nil
 }
 
-// writeState replaces the state file at once (temporary file, fsync,
-// rename), so a crash leaves the old state or the new, never half of one.
+// writeState replaces the state file at once, so a crash leaves the old
+// state or the new, never half of one.
 func writeState(path string, v stateFile) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -172,23 +173,7 @@ func writeState(path string, v stateFile) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("alert state: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".alerts-*.tmp")
-	if err != nil {
-		return fmt.Errorf("alert state: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("alert state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("alert state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("alert state: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("alert state: %w", err)
 	}
 	return nil

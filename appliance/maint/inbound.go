@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // Inbound is the alternative to the reverse tunnel: the vendor connects to
@@ -261,7 +263,7 @@ func WriteInbound(in Inbound, w *Window) error {
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(f.path, []byte(f.content), 0o644); err != nil {
+		if err := atomicfile.Write(f.path, []byte(f.content), 0o644); err != nil {
 			return fmt.Errorf("maint: write %s: %w", f.path, err)
 		}
 	}

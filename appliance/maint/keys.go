@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"avanti/appliance/atomicfile"
 )
 
 // Key file names in Config.KeyDir.
@@ -60,10 +62,10 @@ func createKey(dir string) (ssh.Signer, error) {
 	pubLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + comment + "\n"
 	// The public half first, the private one last and by rename: a key
 	// pair is only ever seen whole.
-	if err := writeFileAtomic(filepath.Join(dir, publicKeyFile), []byte(pubLine), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, publicKeyFile), []byte(pubLine), 0o644); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, privateKeyFile), pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, privateKeyFile), pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, err
 	}
 	return ssh.NewSignerFromKey(priv)
@@ -151,30 +153,4 @@ func parseAuthorizedKeys(b []byte) ([]authorizedKey, error) {
 		keys = append(keys, authorizedKey{k, comment})
 	}
 	return keys, nil
-}
-
-// writeFileAtomic writes path by way of a temporary file in the same
-// directory, synced, then renamed over it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // Python is Debian's interpreter, which sees the python3-aiosmtpd package
@@ -215,11 +217,7 @@ func (s *Server) passFile() string { return filepath.Join(s.Dir, "password") }
 
 // SetPassword changes the password the server accepts from now on.
 func (s *Server) SetPassword(p string) error {
-	tmp := s.passFile() + ".tmp"
-	if err := os.WriteFile(tmp, []byte(p), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.passFile())
+	return atomicfile.Write(s.passFile(), []byte(p), 0o600)
 }
 
 // Messages are the messages accepted so far, oldest first.
