@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"avanti/appliance/atomicfile"
 	"avanti/appliance/fault"
 )
 
@@ -254,7 +255,7 @@ func (a *Applier) applyNetwork(ctx context.Context, p *netPlan) (bool, error) {
 		return false, nil
 	}
 	if hadPrev {
-		if err := writeAtomic(file+".bak", prev, 0o644, -1, -1); err != nil {
+		if err := atomicfile.Write(file+".bak", prev, 0o644); err != nil {
 			return false, err
 		}
 	}
@@ -283,7 +284,7 @@ func (a *Applier) applyNetwork(ctx context.Context, p *netPlan) (bool, error) {
 			a.log().Error("the static address did not appear: the previous network settings are back",
 				"interface", p.check, "address", p.addr, "waited", a.CheckFor)
 			if hadPrev {
-				err = writeAtomic(file, prev, 0o644, -1, -1)
+				err = atomicfile.Write(file, prev, 0o644)
 			} else {
 				err = os.Remove(file)
 			}
@@ -372,7 +373,7 @@ func (a *Applier) writeIfChanged(p string, data []byte) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return false, err
 	}
-	if err := writeAtomic(file, data, 0o644, -1, -1); err != nil {
+	if err := atomicfile.Write(file, data, 0o644); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -25,6 +25,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones are checked against the binary's own tzdata
 
+	"avanti/appliance/atomicfile"
 	"avanti/appliance/fault"
 )
 
@@ -315,7 +316,7 @@ func Update(path string, change func(*Settings) error) (Settings, error) {
 			uid, gid = owner(dir)
 		}
 	}
-	return s, writeAtomic(path, append(out, '\n'), 0o640, uid, gid)
+	return s, atomicfile.Write(path, append(out, '\n'), 0o640, atomicfile.Owner(uid, gid))
 }
 
 // owner is the user and group owning path (-1 if it cannot be read).
@@ -326,39 +327,6 @@ func owner(path string) (int, int) {
 		}
 	}
 	return -1, -1
-}
-
-// writeAtomic replaces path with data: a temporary file beside it, synced,
-// then renamed over it, so a reader sees the old file or the new one.
-func writeAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if uid >= 0 {
-		if err := f.Chown(uid, gid); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // sameContent reports whether path already holds data.
