@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"avanti/appliance/atomicfile"
 	"avanti/appliance/clock"
 )
 
@@ -329,7 +330,7 @@ func keepPrevious(bin, prev string) error {
 		return err
 	}
 	if os.Link(bin, prev) == nil {
-		return syncDir(filepath.Dir(prev))
+		return atomicfile.SyncDir(filepath.Dir(prev))
 	}
 	return copyFile(bin, prev)
 }
@@ -339,7 +340,7 @@ func replace(src, dst string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 // replaceWithCopyOf puts a copy of src at dst atomically, keeping src.
@@ -347,13 +348,12 @@ func replaceWithCopyOf(src, dst string) error {
 	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".rollback")
 	os.Remove(tmp)
 	if err := os.Link(src, tmp); err != nil {
-		if err := copyFile(src, tmp); err != nil {
-			return err
-		}
+		return copyFile(src, dst)
 	}
 	return replace(tmp, dst)
 }
 
+// copyFile puts a copy of src, with its mode, at dst atomically.
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -364,20 +364,15 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	out, err := atomicfile.Create(dst, fi.Mode().Perm())
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	if cerr := (syncCloser{out}).Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
+	defer out.Abort()
+	if _, err := io.Copy(out, in); err != nil {
 		return err
 	}
-	return replace(tmp, dst)
+	return out.Commit()
 }
 
 // swapIn puts the directory staged in place of dir, keeping dir as
@@ -399,7 +394,7 @@ func swapIn(staged, dir string) error {
 		}
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 // swapBack undoes swapIn.
@@ -411,16 +406,7 @@ func swapBack(dir string) error {
 	if err := os.Rename(prev, dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 // older tells whether version a is older than b, both as

@@ -37,6 +37,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // Entry names inside a bundle.
@@ -199,25 +201,16 @@ func Sign(w io.Writer, dir, version string, key ed25519.PrivateKey, now time.Tim
 
 // SignFile is Sign into the file out, written whole or not at all.
 func SignFile(out, dir, version string, key ed25519.PrivateKey, now time.Time) (Manifest, error) {
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+	f, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return Manifest{}, err
 	}
-	defer os.Remove(f.Name())
+	defer f.Abort()
 	m, err := Sign(f, dir, version, key, now)
-	if err == nil {
-		err = f.Sync()
+	if err != nil {
+		return m, err
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), out)
-	}
-	return m, err
+	return m, f.Commit()
 }
 
 // Verify checks a bundle whole, signature first, then every file, without
