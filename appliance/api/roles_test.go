@@ -116,6 +116,8 @@ func TestRoleMatrix(t *testing.T) {
 		{route: "POST /api/v1/maintenance/windows/:id/close", allowed: []string{admin}, path: "/api/v1/maintenance/windows/999999/close"},
 		{route: "GET /api/v1/updates", allowed: []string{admin}},
 		{route: "GET /api/v1/backups", allowed: []string{admin}},
+		{route: "GET /api/v1/tls", allowed: []string{admin}},
+		{route: "PUT /api/v1/tls", allowed: []string{admin}, body: map[string]any{}},
 		{route: "GET /api/v1/stats", allowed: agendaRoles},
 		{route: "PATCH /api/v1/slots/:id", allowed: agendaRoles, path: "/api/v1/slots/999999", body: map[string]any{}},
 		{route: "GET /api/v1/pause-reasons", allowed: staff},
