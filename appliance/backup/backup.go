@@ -71,6 +71,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // FormatVersion is the archive format this package writes and reads.
@@ -288,17 +290,11 @@ func write(ctx context.Context, opt *Options) (Manifest, error) {
 	m.Recipients = opt.Recipients
 	m.Archive = m.Name + archiveExt(m.Encrypted)
 
-	tmp, err := os.CreateTemp(opt.Dir, tmpPrefix+m.Name+"-*")
+	tmp, err := atomicfile.Create(filepath.Join(opt.Dir, m.Archive), 0o600)
 	if err != nil {
 		return m, fmt.Errorf("backup: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	aw, err := newArchiveWriter(tmp, opt.Recipients)
 	if err != nil {
 		return m, err
@@ -340,19 +336,12 @@ func write(ctx context.Context, opt *Options) (Manifest, error) {
 		return m, err
 	}
 	m.Size, m.SHA256 = aw.fileSize(), aw.fileSHA256()
-	if err := tmp.Sync(); err != nil {
-		return m, fmt.Errorf("backup: fsync archive: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return m, fmt.Errorf("backup: %w", err)
-	}
 	if err := ctx.Err(); err != nil {
 		return m, err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(opt.Dir, m.Archive)); err != nil {
-		return m, fmt.Errorf("backup: %w", err)
+	if err := tmp.Commit(); err != nil {
+		return m, fmt.Errorf("backup: archive: %w", err)
 	}
-	ok = true
 	if err := writeJSON(filepath.Join(opt.Dir, m.Name+manifestExt), sideManifest(m)); err != nil {
 		os.Remove(filepath.Join(opt.Dir, m.Archive))
 		return m, err

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // ShipStatus is the state of ShipBinlogs, kept in Dir/binlogs/ship.json.
@@ -350,7 +352,7 @@ func (s *shipper) sync() {
 		s.synced[f.name] = f.size
 	}
 	if newFile {
-		syncDir(s.dir)
+		atomicfile.SyncDir(s.dir)
 	}
 	s.mu.Lock()
 	s.status.Files, s.status.Bytes = len(files), total

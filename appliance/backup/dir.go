@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 const (
@@ -17,7 +19,6 @@ const (
 	nameLayout  = "20060102T150405Z"
 	manifestExt = ".json"
 	verifiedExt = ".verified.json"
-	tmpPrefix   = ".tmp-"
 	lockFile    = ".lock"
 	binlogDir   = "binlogs"
 )
@@ -200,7 +201,7 @@ func removeLeftovers(dir string) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, tmpPrefix) {
+		if strings.HasPrefix(name, atomicfile.TempPrefix) {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
@@ -228,51 +229,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && err != syscall.EINVAL { // some shares cannot fsync a directory
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'), 0o600)
 }
 
 func readJSON(path string, v any) error {

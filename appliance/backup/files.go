@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"avanti/appliance/atomicfile"
 )
 
 // dataFile is a file of the data directory or the config file, with its
@@ -96,42 +98,26 @@ func fileTarget(opt *Options, name string) (string, error) {
 	return "", nil
 }
 
-// restoreFile writes an entry to its place: a temporary file beside it,
-// then a rename, so a reader never sees half a file.
+// restoreFile writes an entry to its place whole, so a reader never sees
+// half a file.
 func restoreFile(target string, hdr *tar.Header, r io.Reader) error {
 	dir := filepath.Dir(target)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".restore-*")
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return err
 	}
 	mode := os.FileMode(hdr.Mode).Perm()
 	if mode == 0 {
 		mode = 0o600
 	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+	f, err := atomicfile.Create(target, mode)
+	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+	defer f.Abort()
+	if _, err := io.Copy(f, r); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), target); err != nil {
-		os.Remove(f.Name())
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	os.Chtimes(target, hdr.ModTime, hdr.ModTime)

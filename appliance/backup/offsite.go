@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"avanti/appliance/atomicfile"
+
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -639,28 +641,16 @@ func (c *offsiteConn) download(ctx context.Context, remote, local string) error 
 		return err
 	}
 	defer rf.Close()
-	f, err := os.CreateTemp(filepath.Dir(local), tmpPrefix+filepath.Base(local)+"-*")
+	f, err := atomicfile.Create(local, 0o600)
 	if err != nil {
 		return err
 	}
+	defer f.Abort()
 	if _, err := io.Copy(f, rf); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return fmt.Errorf("read %s: %w", remote, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	f.Close()
 	if err := ctx.Err(); err != nil {
-		os.Remove(f.Name())
 		return err
 	}
-	if err := os.Rename(f.Name(), local); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return syncDir(filepath.Dir(local))
+	return f.Commit()
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"avanti/appliance/atomicfile"
 )
 
 // keepNames says which of the named backups the retention keeps: the
@@ -96,7 +98,7 @@ func prune(dir string, r Retention, _ time.Time) ([]string, error) {
 		}
 	}
 	if len(deleted) > 0 {
-		syncDir(dir)
+		atomicfile.SyncDir(dir)
 	}
 	return deleted, firstErr
 }
