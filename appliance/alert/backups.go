@@ -19,6 +19,10 @@ import (
 // Options configure the backup alert.
 type Options struct {
 	Mail MailConfig
+	// Recipients reads the active administrators' e-mail addresses
+	// (store.AdminEmails) at each send; the alert goes to them and to
+	// Mail.To. Nil: Mail.To only.
+	Recipients func(context.Context) ([]string, error)
 	// Status reads the state of the backups (backup.ReadStatus of the
 	// backup directory).
 	Status func() (backup.Status, error)
@@ -37,8 +41,9 @@ type Options struct {
 // older than backup.StaleAfter: once, then a reminder every Remind while it
 // stays so, and once more when backups are verified again.
 type Backups struct {
-	opt Options
-	mu  sync.Mutex // one Check at a time
+	opt    Options
+	mu     sync.Mutex // one Check at a time
+	nobody bool       // "nobody to send to" is logged, until someone is
 }
 
 // NewBackups prepares the alert; Run or Check it.
@@ -131,10 +136,24 @@ func (b *Backups) Check(ctx context.Context) error {
 	default:
 		return nil
 	}
-	if err := Send(ctx, b.opt.Mail, msg, now); err != nil {
+	mc, err := b.mailConfig(ctx)
+	if errors.Is(err, errNobody) {
+		// Not sent, so due again at the next check: once someone has an
+		// address, it goes out. Logged once, not every few minutes.
+		if !b.nobody {
+			b.nobody = true
+			b.opt.Logger.Warn("backup alert: "+err.Error(), "subject", msg.Subject)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("send %q: %w", msg.Subject, err)
 	}
-	b.opt.Logger.Info("backup alert sent", "subject", msg.Subject, "to", len(b.opt.Mail.To))
+	b.nobody = false
+	if err := Send(ctx, mc, msg, now); err != nil {
+		return fmt.Errorf("send %q: %w", msg.Subject, err)
+	}
+	b.opt.Logger.Info("backup alert sent", "subject", msg.Subject, "to", len(mc.To))
 	st.Stale, st.LastSent = stale, now
 	return writeState(b.opt.StateFile, file)
 }

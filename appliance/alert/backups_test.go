@@ -36,6 +36,7 @@ type env struct {
 	mail   alert.MailConfig
 	mu     sync.Mutex
 	status backup.Status
+	admins func(context.Context) ([]string, error) // the administrators' addresses; nil: none
 }
 
 func newEnv(t *testing.T) *env {
@@ -59,7 +60,7 @@ func (e *env) setStatus(s backup.Status) {
 
 func (e *env) alert(every time.Duration) *alert.Backups {
 	return alert.NewBackups(alert.Options{
-		Mail: e.mail, StateFile: e.state, Clock: e.clk, Every: every,
+		Mail: e.mail, Recipients: e.admins, StateFile: e.state, Clock: e.clk, Every: every,
 		URL: "https://avanti.comune.example.it", Location: time.UTC,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Status: func() (backup.Status, error) {

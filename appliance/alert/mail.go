@@ -41,7 +41,7 @@ type MailConfig struct {
 	Password Secret   `yaml:"password"` // also AVANTI_MAIL_PASSWORD
 	TLS      string   `yaml:"tls"`      // starttls (default), tls (implicit), none (LAN relay, no AUTH)
 	CAFile   string   `yaml:"ca_file"`  // PEM CA certificates to trust besides the system's
-	To       []string `yaml:"to"`       // who receives the alerts
+	To       []string `yaml:"to"`       // who receives the alerts besides the active admins' addresses
 }
 
 // Secret is a string that never shows in logs, errors or dumps.
@@ -115,9 +115,8 @@ func (c MailConfig) Validate() error {
 	if _, err := mail.ParseAddress(c.From); err != nil {
 		return fmt.Errorf("from: %w", err)
 	}
-	if len(c.To) == 0 {
-		return fmt.Errorf("to: at least one recipient")
-	}
+	// To may be empty: the administrators' addresses (in the console) may
+	// be all the recipients.
 	for _, a := range c.To {
 		if _, err := mail.ParseAddress(a); err != nil {
 			return fmt.Errorf("to: %q: %w", a, err)
@@ -140,7 +139,8 @@ type Message struct {
 // sendTimeout bounds one delivery, from dial to QUIT.
 const sendTimeout = time.Minute
 
-// Send delivers msg to every recipient in c.To. Its errors never contain
+// Send delivers msg to every recipient in c.To (WithRecipients adds the
+// administrators'). Its errors never contain
 // the password.
 func Send(ctx context.Context, c MailConfig, msg Message, now time.Time) error {
 	if err := send(ctx, c, msg, now); err != nil {
@@ -155,6 +155,9 @@ func send(ctx context.Context, c MailConfig, msg Message, now time.Time) error {
 	}
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("mail: %w", err)
+	}
+	if len(c.To) == 0 {
+		return errors.New("mail: no recipient (mail.to, or an active administrator's e-mail address)")
 	}
 	from, _ := mail.ParseAddress(c.From)
 	if from.Name == "" {

@@ -125,6 +125,10 @@ func TestMailConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// No mail.to: the administrators' addresses may be all the recipients.
+	if err := (alert.MailConfig{Host: "smtp.example", From: "avanti@example.it"}).Validate(); err != nil {
+		t.Fatalf("without to: %v", err)
+	}
 	for _, tc := range []struct {
 		set  func(c *alert.MailConfig)
 		want string
@@ -132,7 +136,6 @@ func TestMailConfigValidate(t *testing.T) {
 		{func(c *alert.MailConfig) { c.TLS = "ssl" }, "tls:"},
 		{func(c *alert.MailConfig) { c.From = "" }, "from:"},
 		{func(c *alert.MailConfig) { c.From = "avanti@example.it\r\nBcc: x@evil.example" }, "from:"},
-		{func(c *alert.MailConfig) { c.To = nil }, "to:"},
 		{func(c *alert.MailConfig) { c.To = []string{"not an address"} }, "to:"},
 		{func(c *alert.MailConfig) { c.TLS, c.Username = "none", "avanti" }, "username:"},
 		{func(c *alert.MailConfig) { c.Password = "x" }, "password:"},

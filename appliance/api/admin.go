@@ -397,6 +397,7 @@ func (a *API) patchSlot(c echo.Context) error {
 type userRequest struct {
 	Username    string  `json:"username"`
 	DisplayName string  `json:"display_name"`
+	Email       *string `json:"email"` // absent on a change: kept
 	Role        string  `json:"role"`
 	Source      string  `json:"source"`
 	Password    string  `json:"password"`
@@ -437,6 +438,7 @@ func (a *API) saveUser(c echo.Context) error {
 			return store.ErrUserNotFound
 		}
 		before = cur
+		u.Email = cur.Email
 		if req.Username != "" && req.Username != cur.Username {
 			return fault.Field("username", "read_only", "a username cannot change: create a new account")
 		}
@@ -447,6 +449,9 @@ func (a *API) saveUser(c echo.Context) error {
 		if id == principal(c).User.ID && (!u.Active || u.Role != store.RoleAdmin) {
 			return fault.New(fault.Conflict, "cannot_demote_self", "you cannot remove your own administrator access")
 		}
+	}
+	if req.Email != nil {
+		u.Email = *req.Email
 	}
 	// A local account needs a password: one is generated when none is given
 	// and shown once.

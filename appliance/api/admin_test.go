@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,23 +255,51 @@ func TestUsersAreManagedAndOperatorsGetTheirServices(t *testing.T) {
 	var created struct {
 		User struct {
 			ID         int64   `json:"id"`
+			Email      string  `json:"email"`
 			ServiceIDs []int64 `json:"service_ids"`
 		}
 		Password string
 	}
+	for _, bad := range []string{"paolo.neri", "Paolo Neri <paolo.neri@comune.example.it>", "a@b.it, c@d.it", strings.Repeat("x", 250) + "@b.it"} {
+		st, raw := who[admin].Do("POST", "/api/v1/users", map[string]any{"username": "operatore3", "role": "operator", "email": bad})
+		wantError(t, st, raw, 422, "invalid_email", "email")
+	}
 	if st := who[admin].JSON("POST", "/api/v1/users", map[string]any{"username": "operatore3", "display_name": "Paolo Neri",
-		"role": "operator", "service_ids": []int64{svc}}, &created); st != 201 || created.Password == "" {
+		"role": "operator", "email": " paolo.neri@comune.example.it ", "service_ids": []int64{svc}}, &created); st != 201 || created.Password == "" ||
+		created.User.Email != "paolo.neri@comune.example.it" {
 		t.Fatalf("create user: %d %+v", st, created)
 	}
 	op := env.Login(t, "operatore3", created.Password)
 	var me struct {
 		Role       string
 		Source     string
+		Email      string
 		ServiceIDs []int64 `json:"service_ids"`
 	}
 	op.JSON("GET", "/api/v1/auth/me", nil, &me)
-	if me.Role != "operator" || me.Source != "local" || len(me.ServiceIDs) != 1 || me.ServiceIDs[0] != svc {
+	if me.Role != "operator" || me.Source != "local" || me.Email != "paolo.neri@comune.example.it" || len(me.ServiceIDs) != 1 || me.ServiceIDs[0] != svc {
 		t.Errorf("me %+v", me)
+	}
+	// A change without email keeps it; an empty one removes it.
+	var saved struct {
+		User struct{ Email string }
+	}
+	path := fmt.Sprintf("/api/v1/users/%d", created.User.ID)
+	if who[admin].JSON("PUT", path, map[string]any{"display_name": "Paolo Neri", "role": "operator"}, &saved); saved.User.Email != "paolo.neri@comune.example.it" {
+		t.Errorf("a change without email: %+v", saved)
+	}
+	var list struct {
+		Users []struct{ Username, Email string }
+	}
+	who[admin].JSON("GET", "/api/v1/users", nil, &list)
+	if !slices.ContainsFunc(list.Users, func(u struct{ Username, Email string }) bool {
+		return u.Username == "operatore3" && u.Email == "paolo.neri@comune.example.it"
+	}) {
+		t.Errorf("the list lacks the address: %+v", list)
+	}
+	saved.User.Email = "" // omitted when none
+	if who[admin].JSON("PUT", path, map[string]any{"display_name": "Paolo Neri", "role": "operator", "email": ""}, &saved); saved.User.Email != "" {
+		t.Errorf("an empty email should remove it: %+v", saved)
 	}
 	// Password change: the current one is checked, the new one must be strong.
 	st, raw := op.Do("POST", "/api/v1/auth/password", map[string]any{"current": "nope-nope-nope", "new": "Un3-password-lunga"})

@@ -20,6 +20,7 @@ type meResponse struct {
 	ID          int64   `json:"id"`
 	Username    string  `json:"username"`
 	DisplayName string  `json:"display_name"`
+	Email       string  `json:"email,omitempty"`
 	Role        string  `json:"role"`
 	OwnerID     int64   `json:"owner_id"`
 	Source      string  `json:"source"`
@@ -40,7 +41,7 @@ func (a *API) meOf(ctx context.Context, p auth.Principal) (meResponse, error) {
 	if _, site, err := a.st.SiteOf(ctx, p.User.OwnerID); err == nil && site.Timezone != "" {
 		tz = site.Timezone
 	}
-	return meResponse{ID: p.User.ID, Username: p.User.Username, DisplayName: p.User.DisplayName, Role: p.User.Role,
+	return meResponse{ID: p.User.ID, Username: p.User.Username, DisplayName: p.User.DisplayName, Email: info.Email, Role: p.User.Role,
 		OwnerID: p.User.OwnerID, Source: info.Source, ServiceIDs: info.ServiceIDs, CSRFToken: p.CSRF,
 		ServerTime: a.now().UTC().Format(time.RFC3339), TimeZone: tz}, nil
 }

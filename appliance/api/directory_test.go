@@ -35,11 +35,11 @@ func TestStaffSignInWithTheirMunicipalPassword(t *testing.T) {
 	mario := slapdtest.DemoUser("mario.rossi")
 	c := env.Login(t, mario.UID, mario.Password)
 	var me struct {
-		Role, Source, DisplayName string
+		Role, Source, DisplayName, Email string
 	}
 	c.JSON("GET", "/api/v1/auth/me", nil, &me)
-	if me.Role != "operator" || me.Source != "directory" {
-		t.Errorf("mario.rossi signed in as %+v, want an operator from the directory", me)
+	if me.Role != "operator" || me.Source != "directory" || me.Email != mario.Mail {
+		t.Errorf("mario.rossi signed in as %+v, want an operator from the directory, with the directory's mail", me)
 	}
 	st, raw := login(mario.UID, "not-his-password")
 	wantError(t, st, raw, 401, "invalid_credentials", "")

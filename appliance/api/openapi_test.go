@@ -382,6 +382,8 @@ func TestOpenAPISchemasMatchStoreTypes(t *testing.T) {
 			Slots: []store.FreeSlot{{Start: now, End: now.Add(15 * time.Minute), Free: 2}}},
 		"Citizen": store.Citizen{FiscalCode: "RSSMRA85T10A562S", FirstName: "Mario", LastName: "Rossi",
 			Phone: "+393331234567", Email: "mario.rossi@example.it"},
+		"UserInfo": store.UserInfo{User: store.User{ID: 1, OwnerID: 1, Username: "mrossi", DisplayName: "Maria Rossi",
+			Email: "maria.rossi@comune.example.it", Role: store.RoleAdmin, Active: true}, Source: store.SourceLocal, ServiceIDs: []int64{1}},
 		"CallReason": calling.Reason{Rule: calling.RuleUrgency, Urgency: 1.25, WaitSeconds: 1200, TargetSeconds: 900,
 			Priority: true, PriorityWeight: 2, Position: 0, Waiting: 5, Text: "waited longest against its target"},
 	}

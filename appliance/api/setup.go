@@ -107,6 +107,7 @@ type setupRequest struct {
 	Timezone      string           `json:"timezone"`
 	AdminUsername string           `json:"admin_username"`
 	AdminName     string           `json:"admin_name"`
+	AdminEmail    string           `json:"admin_email"`
 	AdminPassword string           `json:"admin_password"`
 	NTPServers    []string         `json:"ntp_servers"`
 	Network       *sysconf.Network `json:"network"`
@@ -160,7 +161,7 @@ func (a *API) runSetup(c echo.Context) error {
 		req.AdminUsername = "admin"
 	}
 	u, err := a.st.Initialise(ctx, store.Initial{OwnerName: req.OwnerName, SiteName: req.SiteName, Address: req.Address,
-		Timezone: req.Timezone, AdminUsername: req.AdminUsername, AdminName: req.AdminName, PasswordHash: hash}, a.now())
+		Timezone: req.Timezone, AdminUsername: req.AdminUsername, AdminName: req.AdminName, AdminEmail: req.AdminEmail, PasswordHash: hash}, a.now())
 	if err != nil {
 		return err
 	}

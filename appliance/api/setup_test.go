@@ -39,6 +39,10 @@ func TestANewApplianceIsSetUpOnlyWithTheCodeOnItsConsole(t *testing.T) {
 	st, raw = anon.Do("POST", "/api/v1/setup", body)
 	wantError(t, st, raw, 422, "invalid_address", "network.address")
 	body["network"] = map[string]any{"mode": "static", "address": "10.20.0.5/24", "gateway": "10.20.0.1", "dns": []string{"10.20.0.2"}}
+	body["admin_email"] = "Sindaco <sindaco@comune.offanengo.example>"
+	st, raw = anon.Do("POST", "/api/v1/setup", body)
+	wantError(t, st, raw, 422, "invalid_email", "admin_email")
+	body["admin_email"] = "ced@comune.offanengo.example"
 	if st, raw := anon.Do("POST", "/api/v1/setup", body); st != 201 {
 		t.Fatalf("setup: %d %s", st, raw)
 	}
@@ -47,6 +51,10 @@ func TestANewApplianceIsSetUpOnlyWithTheCodeOnItsConsole(t *testing.T) {
 	admin.JSON("GET", "/api/v1/org", nil, &org)
 	if org.Owner.Name != "COMUNE DI OFFANENGO" {
 		t.Errorf("after setup the organisation is %q", org.Owner.Name)
+	}
+	var me struct{ Email string }
+	if admin.JSON("GET", "/api/v1/auth/me", nil, &me); me.Email != "ced@comune.offanengo.example" {
+		t.Errorf("the administrator's e-mail after setup: %q", me.Email)
 	}
 	sys, err := os.ReadFile(filepath.Join(env.Server.Config.DataDir, "system", "system.json"))
 	if err != nil || !strings.Contains(string(sys), "10.20.0.5/24") || !strings.Contains(string(sys), "ntp.comune.local") {

@@ -252,8 +252,9 @@ func viaDirectory(ctx context.Context, st *store.Store, set Settings, u store.Us
 	case err != nil:
 		return store.User{}, fmt.Errorf("%w: %w", ErrDirectoryDown, err)
 	}
-	// The directory decides the role and name at every sign-in.
-	nu, err := st.DirectoryUser(ctx, u.ID, e.Username, e.DisplayName, e.Role, e.DN, now)
+	// The directory decides the role and name at every sign-in, and the
+	// e-mail address when it has one.
+	nu, err := st.DirectoryUser(ctx, u.ID, e.Username, e.DisplayName, e.Email, e.Role, e.DN, now)
 	if err != nil {
 		return store.User{}, err
 	}

@@ -399,12 +399,18 @@ func (s *Store) SaveUser(ctx context.Context, u UserInfo, passwordHash string, n
 	if len([]rune(u.DisplayName)) > 200 {
 		return u, fault.Field("display_name", "invalid_name", "the name has at most 200 characters")
 	}
+	email, err := CheckEmail("email", u.Email)
+	if err != nil {
+		return u, err
+	}
+	u.Email = email
 	if missing, err := s.missing(ctx, `SELECT id FROM services WHERE owner_id = ?`, u.OwnerID, u.ServiceIDs); err != nil || missing != 0 {
 		return u, cmp.Or(err, error(fault.Field("service_ids", "unknown_service", fmt.Sprintf("service %d does not exist", missing))))
 	}
 	if u.ID == 0 {
 		u.Username = strings.TrimSpace(u.Username)
-		created, err := s.CreateUser(ctx, User{OwnerID: u.OwnerID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role, PasswordHash: passwordHash}, now)
+		created, err := s.CreateUser(ctx, User{OwnerID: u.OwnerID, Username: u.Username, DisplayName: u.DisplayName, Email: u.Email,
+			Role: u.Role, PasswordHash: passwordHash}, now)
 		if err != nil {
 			return u, err
 		}
@@ -415,8 +421,8 @@ func (s *Store) SaveUser(ctx context.Context, u UserInfo, passwordHash string, n
 		if err != nil || cur.OwnerID != u.OwnerID {
 			return u, ErrUserNotFound
 		}
-		if _, err := s.db.ExecContext(ctx, `UPDATE users SET display_name = ?, role = ?, active = ? WHERE id = ?`,
-			u.DisplayName, u.Role, u.Active, u.ID); err != nil {
+		if _, err := s.db.ExecContext(ctx, `UPDATE users SET display_name = ?, email = ?, role = ?, active = ? WHERE id = ?`,
+			u.DisplayName, nullEmail(u.Email), u.Role, u.Active, u.ID); err != nil {
 			return u, fmt.Errorf("update user: %w", err)
 		}
 		if passwordHash != "" {
@@ -430,7 +436,7 @@ func (s *Store) SaveUser(ctx context.Context, u UserInfo, passwordHash string, n
 			}
 		}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET source = ? WHERE id = ?`, u.Source, u.ID); err != nil {
 			return fmt.Errorf("user source: %w", err)
 		}
@@ -713,8 +719,9 @@ func (s *Store) UserSource(ctx context.Context, id int64) (string, error) {
 
 // DirectoryUser records a directory sign-in: the account (id, or a new one
 // in the appliance's first organisation when id is 0) takes the name and
-// role the directory gives.
-func (s *Store) DirectoryUser(ctx context.Context, id int64, username, displayName, role, dn string, now time.Time) (User, error) {
+// role the directory gives, and its e-mail address when it gives a valid
+// one (else the account keeps the address an admin set).
+func (s *Store) DirectoryUser(ctx context.Context, id int64, username, displayName, email, role, dn string, now time.Time) (User, error) {
 	if id == 0 {
 		owner, err := s.FirstOwner(ctx)
 		if err != nil {
@@ -732,6 +739,11 @@ func (s *Store) DirectoryUser(ctx context.Context, id int64, username, displayNa
 	if _, err := s.db.ExecContext(ctx, `UPDATE users SET display_name = ?, role = ?, directory_dn = ? WHERE id = ?`,
 		clip(displayName, 200), role, clip(dn, 500), id); err != nil {
 		return User{}, fmt.Errorf("directory user: %w", err)
+	}
+	if email, err := CheckEmail("email", email); err == nil && email != "" {
+		if _, err := s.db.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ?`, email, id); err != nil {
+			return User{}, fmt.Errorf("directory user: %w", err)
+		}
 	}
 	return s.UserByID(ctx, id)
 }

@@ -19,6 +19,7 @@ type Initial struct {
 	Timezone      string
 	AdminUsername string
 	AdminName     string
+	AdminEmail    string // optional: where the alerts (backups) go
 	PasswordHash  string
 }
 
@@ -35,6 +36,10 @@ func (s *Store) Initialise(ctx context.Context, in Initial, now time.Time) (User
 	case in.AdminUsername == "" || len(in.AdminUsername) > 100:
 		return User{}, fault.Field("admin_username", "invalid_username", "the administrator's username is required")
 	}
+	email, err := CheckEmail("admin_email", in.AdminEmail)
+	if err != nil {
+		return User{}, err
+	}
 	in.Timezone = strings.TrimSpace(in.Timezone)
 	if in.Timezone == "" {
 		in.Timezone = "Europe/Rome"
@@ -43,7 +48,7 @@ func (s *Store) Initialise(ctx context.Context, in Initial, now time.Time) (User
 		return User{}, fault.Field("timezone", "invalid_timezone", "unknown time zone "+in.Timezone)
 	}
 	var u User
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		// Serialises two setups racing: the second sees the first's owner.
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM owners FOR UPDATE`).Scan(&n); err != nil {
@@ -61,13 +66,13 @@ func (s *Store) Initialise(ctx context.Context, in Initial, now time.Time) (User
 			owner, in.SiteName, strings.TrimSpace(in.Address), in.Timezone); err != nil {
 			return fmt.Errorf("setup site: %w", err)
 		}
-		res, err = tx.ExecContext(ctx, `INSERT INTO users (owner_id, username, display_name, role, password_hash, created_at)
-			VALUES (?, ?, ?, 'admin', ?, ?)`, owner, in.AdminUsername, in.AdminName, in.PasswordHash, now)
+		res, err = tx.ExecContext(ctx, `INSERT INTO users (owner_id, username, display_name, email, role, password_hash, created_at)
+			VALUES (?, ?, ?, ?, 'admin', ?, ?)`, owner, in.AdminUsername, in.AdminName, nullEmail(email), in.PasswordHash, now)
 		if err != nil {
 			return fmt.Errorf("setup admin: %w", err)
 		}
 		id, _ := res.LastInsertId()
-		u = User{ID: id, OwnerID: owner, Username: in.AdminUsername, DisplayName: in.AdminName, Role: RoleAdmin, Active: true}
+		u = User{ID: id, OwnerID: owner, Username: in.AdminUsername, DisplayName: in.AdminName, Email: email, Role: RoleAdmin, Active: true}
 		return nil
 	})
 	return u, err

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/mail"
+	"strings"
 	"time"
 
 	"avanti/appliance/fault"
@@ -24,6 +26,7 @@ type User struct {
 	OwnerID      int64     `json:"owner_id"`
 	Username     string    `json:"username"`
 	DisplayName  string    `json:"display_name"`
+	Email        string    `json:"email,omitempty"` // the admins' receive the alerts
 	Role         string    `json:"role"`
 	PasswordHash string    `json:"-"`
 	FailedLogins int       `json:"-"`
@@ -44,8 +47,13 @@ func (s *Store) CreateUser(ctx context.Context, u User, now time.Time) (User, er
 	if u.Username == "" || len(u.Username) > 100 {
 		return User{}, fault.Field("username", "invalid_username", "username is required (at most 100 characters)")
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (owner_id, username, display_name, role, password_hash, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, u.OwnerID, u.Username, u.DisplayName, u.Role, u.PasswordHash, now)
+	email, err := CheckEmail("email", u.Email)
+	if err != nil {
+		return User{}, err
+	}
+	u.Email = email
+	res, err := s.db.ExecContext(ctx, `INSERT INTO users (owner_id, username, display_name, email, role, password_hash, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, u.OwnerID, u.Username, u.DisplayName, nullEmail(email), u.Role, u.PasswordHash, now)
 	if isDuplicate(err) {
 		return User{}, fault.Field("username", "username_taken", "this username is already in use")
 	}
@@ -57,17 +65,66 @@ func (s *Store) CreateUser(ctx context.Context, u User, now time.Time) (User, er
 	return u, nil
 }
 
-const userColumns = `id, owner_id, username, display_name, role, password_hash, failed_logins, locked_until, active`
+// CheckEmail tidies and checks a staff account's e-mail address: empty,
+// or one bare address (no display name) of at most 254 characters, the
+// longest SMTP carries. field names the request field for the error.
+func CheckEmail(field, email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return "", nil
+	}
+	bad := fault.Field(field, "invalid_email", "not an e-mail address such as nome.cognome@comune.example.it (one address, no name)")
+	if len(email) > 254 {
+		return "", bad
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" || a.Address != email {
+		return "", bad
+	}
+	return email, nil
+}
+
+// nullEmail stores no address as NULL.
+func nullEmail(email string) any {
+	if email == "" {
+		return nil
+	}
+	return email
+}
+
+const userColumns = `id, owner_id, username, display_name, email, role, password_hash, failed_logins, locked_until, active`
 
 func scanUser(r scanner) (User, error) {
 	var u User
 	var locked sql.NullTime
-	err := r.Scan(&u.ID, &u.OwnerID, &u.Username, &u.DisplayName, &u.Role, &u.PasswordHash, &u.FailedLogins, &locked, &u.Active)
+	var email sql.NullString
+	err := r.Scan(&u.ID, &u.OwnerID, &u.Username, &u.DisplayName, &email, &u.Role, &u.PasswordHash, &u.FailedLogins, &locked, &u.Active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrUserNotFound
 	}
 	u.LockedUntil = locked.Time
+	u.Email = email.String
 	return u, err
+}
+
+// AdminEmails lists the e-mail addresses of the active administrators of
+// every organisation on the appliance, who receive its alerts.
+func (s *Store) AdminEmails(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT email FROM users
+		WHERE role = 'admin' AND active AND email IS NOT NULL AND email <> '' ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("admin e-mails: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, fmt.Errorf("admin e-mails: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, wrap("admin e-mails", rows.Err())
 }
 
 // UserByName finds an account by username.
@@ -128,7 +185,8 @@ func (s *Store) SessionByID(ctx context.Context, id string, now time.Time, idle,
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?`, hashSecret(id))
 	var u User
 	var locked sql.NullTime
-	err := row.Scan(&sess.CSRFToken, &created, &expires, &u.ID, &u.OwnerID, &u.Username, &u.DisplayName, &u.Role,
+	var email sql.NullString
+	err := row.Scan(&sess.CSRFToken, &created, &expires, &u.ID, &u.OwnerID, &u.Username, &u.DisplayName, &email, &u.Role,
 		&u.PasswordHash, &u.FailedLogins, &locked, &u.Active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sess, false, nil
@@ -139,6 +197,7 @@ func (s *Store) SessionByID(ctx context.Context, id string, now time.Time, idle,
 	if !u.Active || !now.Before(expires) || !now.Before(created.Add(absolute)) {
 		return sess, false, nil
 	}
+	u.Email = email.String
 	sess.User = u
 	sess.ExpiresAt = now.Add(idle)
 	if sess.ExpiresAt.After(created.Add(absolute)) {
