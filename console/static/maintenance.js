@@ -95,12 +95,29 @@ async function load() {
   render(await api("GET", "/maintenance"));
 }
 
-// confirm asks before closing: the engineers are cut off at once.
+// confirm asks before closing: the engineers are cut off at once. The
+// dialog's "close" event comes in a later task, so a quick second click can
+// show the dialog again before the first answer's event arrives: the
+// pending answer is settled then, from the dialog's returnValue, and a
+// close event while the dialog is open (the late one) is ignored.
+let answer = null;
+function settle() {
+  const dlg = $("#mt-confirm");
+  if (!answer || dlg.open) return;
+  const a = answer;
+  answer = null;
+  a(dlg.returnValue === "close");
+}
 function confirmClose() {
   const dlg = $("#mt-confirm");
+  if (answer) {
+    const a = answer;
+    answer = null;
+    a(dlg.returnValue === "close");
+  }
   return new Promise((resolve) => {
+    answer = resolve;
     dlg.returnValue = "";
-    dlg.addEventListener("close", () => resolve(dlg.returnValue === "close"), { once: true });
     dlg.showModal();
     $("#mt-confirm-no").focus();
   });
@@ -127,6 +144,7 @@ boot(async (user) => {
       }
     });
   });
+  $("#mt-confirm").addEventListener("close", settle);
   $("#mt-close").addEventListener("click", async (e) => {
     const button = e.currentTarget;
     const w = page.open;
