@@ -310,3 +310,36 @@ func TestAdminEditsTheOrganisation(t *testing.T) {
 		t.Errorf("desks: %+v", org.Desks)
 	}
 }
+
+// An administrator's e-mail address, where the backup alerts go: set on the
+// users page, refused next to the field when it is not one address, shown
+// in the list and on the account page.
+func TestAdminSetsAnAdministratorsEmailForTheAlerts(t *testing.T) {
+	t.Parallel()
+	env := newAppliance(t)
+	cr := env.Demo.Credentials
+	var me struct{ ID int64 }
+	staff(t, env, cr.Admin).JSON("GET", "/api/v1/auth/me", nil, &me)
+	b := signIn(t, env, cr.Admin, "users")
+	row := fmt.Sprintf(`#users-table tbody tr[data-id="%d"]`, me.ID)
+	b.WaitFor("the administrator in the list", `document.querySelector(`+browsertest.JS(row)+`) !== null`, 5*time.Second)
+	b.Click(row + " button")
+	b.WaitFor("the administrator in the form", `document.getElementById("user-username").value === `+browsertest.JS(cr.Admin.Username), 5*time.Second)
+
+	// The page lets it through; the appliance refuses it, next to the field.
+	b.Fill("#user-email", "anna.@comune.crema.it")
+	b.Click("#user-form button[type=submit]")
+	b.WaitFor("the refused address", `document.getElementById("user-email").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	if msg := b.Text("#user-email-error"); msg == "" {
+		t.Error("no message next to the e-mail field")
+	}
+
+	b.Fill("#user-email", "anna.bianchi@comune.crema.it")
+	b.Click("#user-form button[type=submit]")
+	b.WaitFor("the address in the list", `document.querySelector(`+browsertest.JS(row)+`).textContent.includes("anna.bianchi@comune.crema.it")`, 5*time.Second)
+	b.Screenshot("console-users-admin-email")
+
+	b.Open(env.URL + "/console/account")
+	ready(b)
+	b.WaitFor("the address on the account page", `document.getElementById("account-email").textContent === "anna.bianchi@comune.crema.it"`, 5*time.Second)
+}

@@ -9,6 +9,7 @@ import (
 
 	"avanti/appliance/backup"
 	"avanti/appliance/browsertest"
+	"avanti/appliance/demo"
 	"avanti/appliance/server"
 	"avanti/appliance/store"
 	"avanti/appliance/testenv"
@@ -249,6 +250,7 @@ func TestFirstBootSetupFromTheBrowser(t *testing.T) {
 	b.Fill("#setup-site", "Municipio")
 	b.Fill("#setup-address", "Piazza Patrini 1")
 	b.Fill("#setup-admin-name", "Anna Bianchi")
+	b.Fill("#setup-admin-email", "anna.bianchi@comune.offanengo.example")
 	b.Fill("#setup-password", "Offanengo-2026!")
 	b.Fill("#setup-password2", "Offanengo-2026!")
 	b.Fill("#setup-ntp", "ntp.comune.local")
@@ -284,6 +286,10 @@ func TestFirstBootSetupFromTheBrowser(t *testing.T) {
 	b.WaitFor("the home page", `location.pathname === "/console/" && document.body.dataset.state === "ready"`, 10*time.Second)
 	if got := b.Text("#who"); !strings.Contains(got, "Anna Bianchi") {
 		t.Errorf("signed in as %q", got)
+	}
+	var me struct{ Email string }
+	if staff(t, env, demo.Login{Username: "admin", Password: "Offanengo-2026!"}).JSON("GET", "/api/v1/auth/me", nil, &me); me.Email != "anna.bianchi@comune.offanengo.example" {
+		t.Errorf("the administrator's e-mail (for the alerts): %q", me.Email)
 	}
 
 	// Done once: the page says so and leads to sign in.

@@ -10,6 +10,8 @@ boot(async (user) => {
   $("#account-username").textContent = user.username;
   $("#account-role").textContent = t("role." + user.role);
   $("#account-source").textContent = t("source." + (user.source || "local"));
+  // An admin sets it on the users page; an admin's address receives the alerts.
+  $("#account-email").textContent = user.email || t("account.no_email");
   const form = $("#password-form");
   if (user.source === "directory") {
     $("#password-directory").hidden = false;

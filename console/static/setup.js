@@ -52,6 +52,7 @@ function body(form) {
     timezone: e.timezone.value,
     admin_username: e.admin_username.value.trim(),
     admin_name: e.admin_name.value.trim(),
+    admin_email: e.admin_email.value.trim(),
     admin_password: e.admin_password.value,
     ntp_servers: list(e.ntp_servers.value),
     network: { mode: form.querySelector('[name="network.mode"]:checked').value },

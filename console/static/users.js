@@ -10,6 +10,12 @@ import { t } from "./i18n.js";
 const page = { users: [], services: [], readServices: () => [] };
 window.avantiUsers = page;
 
+// emailLike is a first check of one bare address; the appliance has the
+// last word.
+function emailLike(s) {
+  return /^[^\s@<>,;"]+@[^\s@<>,;"]+$/.test(s);
+}
+
 function serviceNames(ids) {
   return (ids || []).map((id) => (page.services.find((s) => s.id === id) || { prefix: "#" + id }).prefix).join(", ");
 }
@@ -22,6 +28,7 @@ function render() {
         { dataset: { id: u.id } },
         el("th", { scope: "row", text: u.username }),
         el("td", { text: u.display_name }),
+        el("td", { text: u.email || "" }),
         el("td", { text: t("role." + u.role) }),
         el("td", { text: serviceNames(u.service_ids) }),
         el("td", { text: u.active === false ? t("no") : t("yes") }),
@@ -37,6 +44,7 @@ function fill(u) {
   setValue(form, "id", u ? u.id : "");
   setValue(form, "username", u ? u.username : "");
   setValue(form, "display_name", u ? u.display_name : "");
+  setValue(form, "email", u ? u.email || "" : "");
   setValue(form, "role", u ? u.role : "operator");
   setValue(form, "source", u ? u.source || "local" : "local");
   setValue(form, "password", "");
@@ -68,6 +76,7 @@ boot(async () => {
     const body = {
       username: value(form, "username").trim(),
       display_name: value(form, "display_name").trim(),
+      email: value(form, "email").trim(),
       role: value(form, "role"),
       source: value(form, "source"),
       service_ids: page.readServices(),
@@ -78,6 +87,7 @@ boot(async () => {
     const errs = {};
     if (!body.username) errs.username = t("invalid.required");
     if (!body.display_name) errs.display_name = t("invalid.required");
+    if (body.email && !emailLike(body.email)) errs.email = t("invalid.email");
     if (pw && pw.length < 10) errs.password = t("invalid.password_short");
     if (showErrors(form, errs)) return;
     await busy(form.querySelector("button[type=submit]"), async () => {
