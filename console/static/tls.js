@@ -12,7 +12,11 @@ import { t, dateTime } from "./i18n.js";
 function render(res) {
   const managed = !!(res && res.managed);
   document.body.dataset.tls = managed ? "managed" : "settings";
-  $("#tls-unmanaged").hidden = managed;
+  // Served over plain HTTP (development, or tls_cert_file left empty):
+  // there is no certificate to speak of.
+  const plain = location.protocol === "http:";
+  $("#tls-unmanaged").hidden = managed || plain;
+  $("#tls-plain").hidden = managed || !plain;
   $("#tls-managed").hidden = !managed;
   if (!managed) return;
   const c = res.certificate;
