@@ -103,7 +103,7 @@ func TestOperatorServesTheQueueAndTheDisplayShowsTheCalls(t *testing.T) {
 	screen.WaitFor("the second call on the display", fmt.Sprintf(`document.getElementById("latest-code").textContent === %s`, browsertest.JS(codes[1])), 5*time.Second)
 	b.Click(`button[data-action="recall"]`)
 	b.WaitFor("the recall done", `!document.querySelector("#current [aria-busy]") && document.getElementById("desk-message").dataset.kind !== "error"`, 5*time.Second)
-	screen.WaitFor("the recall on the display", `document.getElementById("latest").dataset.kind === "recall"`, 10*time.Second)
+	screen.WaitFor("the recall on the display", `document.getElementById("latest").dataset.kind === "recall"`, 20*time.Second)
 	b.Click(`button[data-action="no-show"]`)
 	b.WaitFor("the desk free again", noCurrent, 5*time.Second)
 
