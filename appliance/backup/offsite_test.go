@@ -12,16 +12,16 @@ import (
 	"filippo.io/age"
 
 	"avanti/appliance/backup"
-	"avanti/appliance/backup/sshdtest"
+	"avanti/appliance/sshdtest"
 )
 
 func TestOffsiteCopyOverSFTPWithPinnedHostKey(t *testing.T) {
 	t.Parallel()
-	srv := sshdtest.Start(t)
+	srv := sshdtest.Start(t, sshdtest.Options{Role: sshdtest.SFTP})
 	f := newFixture(t)
 	ctx := testContext(t)
 	remote := filepath.Join(srv.Root, "crema")
-	f.opt.Offsite = &backup.SFTPTarget{Addr: srv.Addr, User: srv.User, KeyFile: srv.ClientKeyFile, HostKey: srv.HostKey, Path: remote}
+	f.opt.Offsite = &backup.SFTPTarget{Addr: srv.Addr(), User: srv.User, KeyFile: srv.ClientKeyFile, HostKey: srv.HostKey, Path: remote}
 
 	key, fp, err := backup.ProbeOffsite(ctx, *f.opt.Offsite)
 	if err != nil || key != srv.HostKey || fp != srv.Fingerprint {
@@ -50,7 +50,7 @@ func TestOffsiteCopyOverSFTPWithPinnedHostKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	byFingerprint := f.opt
-	byFingerprint.Offsite = &backup.SFTPTarget{Addr: srv.Addr, User: srv.User, KeyFile: srv.ClientKeyFile, HostKey: srv.Fingerprint, Path: remote}
+	byFingerprint.Offsite = &backup.SFTPTarget{Addr: srv.Addr(), User: srv.User, KeyFile: srv.ClientKeyFile, HostKey: srv.Fingerprint, Path: remote}
 	if err := backup.Offsite(ctx, byFingerprint); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestOffsiteCopyOverSFTPWithPinnedHostKey(t *testing.T) {
 	// A server presenting another key is refused, and nothing is sent.
 	for _, wrong := range []string{sshdtest.NewHostKey(), "SHA256:" + strings.Repeat("A", 43)} {
 		o := f.opt
-		o.Offsite = &backup.SFTPTarget{Addr: srv.Addr, User: srv.User, KeyFile: srv.ClientKeyFile, HostKey: wrong, Path: remote}
+		o.Offsite = &backup.SFTPTarget{Addr: srv.Addr(), User: srv.User, KeyFile: srv.ClientKeyFile, HostKey: wrong, Path: remote}
 		m2, err := backup.Run(ctx, o)
 		if !errors.Is(err, backup.ErrOffsite) || !errors.Is(err, backup.ErrHostKeyMismatch) {
 			t.Fatalf("wrong pinned key: %v", err)

@@ -22,8 +22,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"avanti/appliance/daemontest"
 	"avanti/appliance/maint"
-	"avanti/appliance/maint/sshdtest"
+	"avanti/appliance/sshdtest"
 )
 
 // windows is a WindowSource the test opens and closes.
@@ -184,24 +185,15 @@ func newBenchAgent(t *testing.T, edit func(*maint.Config), agent func(*maint.Age
 	if err != nil {
 		t.Fatal(err)
 	}
-	remotePort, err := sshdtest.FreePort()
+	remotePort, err := daemontest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The bastion lets the appliance's key forward its own port on
 	// loopback and nothing else, as the vendor's bastion should.
-	srv, err := sshdtest.Start(sshdtest.Options{AuthorizedKeys: []string{
+	srv := sshdtest.Start(t, sshdtest.Options{Role: sshdtest.Bastion, AuthorizedKeys: []string{
 		fmt.Sprintf(`restrict,port-forwarding,permitlisten="127.0.0.1:%d",command="/usr/sbin/nologin" %s`, remotePort, applLine),
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", srv.Log())
-		}
-		srv.Stop()
-	})
 	engineer, engineerLine := newEngineerKey(t)
 	b := &bench{
 		sshd:       srv,

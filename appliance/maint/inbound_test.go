@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"avanti/appliance/maint"
-	"avanti/appliance/maint/sshdtest"
+	"avanti/appliance/sshdtest"
 )
 
 var window = &maint.Window{
