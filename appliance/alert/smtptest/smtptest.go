@@ -27,12 +27,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"avanti/appliance/atomicfile"
+	"avanti/appliance/daemontest"
 )
 
 // Python is Debian's interpreter, which sees the python3-aiosmtpd package
@@ -62,12 +61,10 @@ type Server struct {
 	CAFile string // PEM of the CA that signed the server's certificate (TLS modes)
 	Dir    string
 
-	opt    Options
-	args   []string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *buffer
-	stop   sync.Once
+	opt  Options
+	args []string
+	proc *daemontest.Process // nil until launched
+	log  *daemontest.LogBuffer
 }
 
 // Message is one message the server accepted.
@@ -116,7 +113,7 @@ func start(opt Options) (s *Server, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	s = &Server{Dir: dir, opt: opt, log: &buffer{}}
+	s = &Server{Dir: dir, opt: opt, log: daemontest.NewLogBuffer(64 << 10)}
 	if err := os.Mkdir(s.mailDir(), 0o700); err != nil {
 		return nil, err
 	}
@@ -153,21 +150,18 @@ func start(opt Options) (s *Server, err error) {
 
 // launch starts the server process and waits until it listens.
 func (s *Server) launch() error {
-	s.exited = make(chan struct{})
-	s.stop = sync.Once{}
-	s.cmd = exec.Command(Python, s.args...)
-	s.cmd.Dir = s.Dir
-	s.cmd.Stderr = s.log
-	out, err := s.cmd.StdoutPipe()
+	cmd := exec.Command(Python, s.args...)
+	cmd.Dir = s.Dir
+	// Its stdout says where it listens; its stderr goes to the log.
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	// If the test binary dies without Stop, the server dies with it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	s.cmd.WaitDelay = 2 * time.Second
-	if err := s.cmd.Start(); err != nil {
+	proc, err := daemontest.Start(cmd, s.log)
+	if err != nil {
 		return fmt.Errorf("start aiosmtpd: %w", err)
 	}
+	s.proc = proc
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -177,12 +171,10 @@ func (s *Server) launch() error {
 			}
 		}
 	}()
-	cmd, exited := s.cmd, s.exited
-	go func() { cmd.Wait(); close(exited) }()
 	select {
 	case s.Addr = <-ready:
 		return nil
-	case <-exited:
+	case <-proc.Exited():
 		return fmt.Errorf("aiosmtpd exited: %s", s.log.String())
 	case <-time.After(15 * time.Second):
 		s.Stop()
@@ -251,18 +243,9 @@ func (s *Server) Messages(t testing.TB) []Message {
 
 // Stop ends the server (its messages stay readable until the test ends).
 func (s *Server) Stop() {
-	s.stop.Do(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			pgid := s.cmd.Process.Pid
-			syscall.Kill(-pgid, syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(5 * time.Second):
-				syscall.Kill(-pgid, syscall.SIGKILL)
-				<-s.exited
-			}
-		}
-	})
+	if s.proc != nil {
+		s.proc.Stop()
+	}
 }
 
 // Log is what aiosmtpd printed on stderr.
@@ -315,24 +298,4 @@ func (s *Server) makeCerts() (certFile, keyFile string, err error) {
 		}
 	}
 	return certFile, keyFile, nil
-}
-
-type buffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.b) < 64<<10 {
-		b.b = append(b.b, p...)
-	}
-	return len(p), nil
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.b)
 }

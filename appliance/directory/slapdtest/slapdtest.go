@@ -9,7 +9,6 @@
 package slapdtest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
@@ -21,11 +20,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"avanti/appliance/daemontest"
 )
 
 // Where Debian's slapd package puts the server, its modules and schemas.
@@ -48,10 +48,8 @@ type Server struct {
 	RootPassword string
 	Dir          string // configuration, certificates and data
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *limitedBuffer
-	stop   sync.Once
+	proc *daemontest.Process
+	log  *daemontest.LogBuffer
 }
 
 // Options of Start.
@@ -94,7 +92,7 @@ func start(o Options) (s *Server, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	ports, err := freePorts(2)
+	ports, err := daemontest.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +104,7 @@ func start(o Options) (s *Server, err error) {
 		RootDN:       "cn=admin," + o.Suffix,
 		RootPassword: rand.Text(),
 		Dir:          dir,
-		exited:       make(chan struct{}),
-		log:          &limitedBuffer{max: 64 << 10},
+		log:          daemontest.NewLogBuffer(64 << 10),
 	}
 	if err := writeCertificates(dir); err != nil {
 		return nil, err
@@ -122,19 +119,21 @@ func start(o Options) (s *Server, err error) {
 
 	// -d none keeps slapd in the foreground, printing only its errors; it
 	// runs as whoever runs the tests (root here), no -u/-g needed.
-	s.cmd = exec.Command(SlapdPath, "-d", "none", "-f", conf, "-h", s.URL+" "+s.LDAPSURL)
-	s.cmd.Dir = dir
-	s.cmd.Stdout = s.log
-	s.cmd.Stderr = s.log
-	// If the test binary dies without Stop, slapd dies with it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(SlapdPath, "-d", "none", "-f", conf, "-h", s.URL+" "+s.LDAPSURL)
+	cmd.Dir = dir
+	if s.proc, err = daemontest.Start(cmd, s.log); err != nil {
 		return nil, fmt.Errorf("start slapd: %w", err)
 	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
-	if err := s.waitReady(10 * time.Second); err != nil {
+	// Ready when it answers a bind as its root DN.
+	if err := s.proc.WaitReady(10*time.Second, func() error {
+		c, err := s.Conn()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
 		s.Stop()
-		return nil, err
+		return nil, fmt.Errorf("slapd %w; its log: %s", err, strings.TrimSpace(s.log.String()))
 	}
 	if err := s.Add(o.Suffix, map[string][]string{
 		"objectClass": {"dcObject", "organization"},
@@ -185,27 +184,6 @@ func (s *Server) config(o Options) string {
 	return b.String()
 }
 
-// waitReady waits until slapd answers a bind as its root DN.
-func (s *Server) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("slapd exited at start: %s", strings.TrimSpace(s.log.String()))
-		default:
-		}
-		c, err := s.Conn()
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("slapd not answering after %s: %v; its log: %s", limit, err, strings.TrimSpace(s.log.String()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Conn is a plain connection to the server bound as its root DN; the
 // caller closes it.
 func (s *Server) Conn() (*ldap.Conn, error) {
@@ -247,20 +225,8 @@ func (s *Server) Log() string { return s.log.String() }
 
 // Stop stops slapd and removes its directory. It may be called again.
 func (s *Server) Stop() error {
-	var err error
-	s.stop.Do(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(5 * time.Second):
-				s.cmd.Process.Kill()
-				<-s.exited
-			}
-		}
-		err = os.RemoveAll(s.Dir)
-	})
-	return err
+	s.proc.Stop()
+	return os.RemoveAll(s.Dir)
 }
 
 // HashPassword is an {SSHA} userPassword value, as slapd stores them.
@@ -271,25 +237,6 @@ func HashPassword(pw string) string {
 	return "{SSHA}" + base64.StdEncoding.EncodeToString(append(h[:], salt...))
 }
 
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // firstValue is the value of a DN's first RDN ("comune" of dc=comune,...).
 func firstValue(dn string) string {
 	p, err := ldap.ParseDN(dn)
@@ -297,29 +244,6 @@ func firstValue(dn string) string {
 		return ""
 	}
 	return p.RDNs[0].Attributes[0].Value
-}
-
-// limitedBuffer keeps the first max bytes written to it; safe for the
-// goroutines copying slapd's output and a test reading it.
-type limitedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var (
