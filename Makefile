@@ -41,6 +41,7 @@ fuzz: deps
 	go test -run='^$$' -fuzz=FuzzDecodeBooking -fuzztime=$(FUZZTIME) ./appliance/api/
 	go test -run='^$$' -fuzz=FuzzParseScannerInput -fuzztime=$(FUZZTIME) ./appliance/scan/
 	go test -run='^$$' -fuzz=FuzzDecodeImageBytes -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./appliance/scan/
+	go test -run='^$$' -fuzz=FuzzSettingsFile -fuzztime=$(FUZZTIME) ./appliance/sysconf/
 
 build: deps assets
 	go build -o $(BIN) ./appliance/cmd/avanti
