@@ -294,13 +294,16 @@ func (s *Server) jobs(ctx context.Context) {
 		}
 		return s.Store.IdemPurge(ctx, now, 48*time.Hour)
 	}
+	renew := func(context.Context) error { return s.RenewCertificate() }
 	run("slots", regen)
 	run("expire", expire)
 	run("purge", purge)
 	fast, slow, slots := time.NewTicker(30*time.Second), time.NewTicker(time.Hour), time.NewTicker(6*time.Hour)
+	certs := time.NewTicker(5 * time.Minute)
 	defer fast.Stop()
 	defer slow.Stop()
 	defer slots.Stop()
+	defer certs.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -311,6 +314,21 @@ func (s *Server) jobs(ctx context.Context) {
 			run("purge", purge)
 		case <-slots.C:
 			run("slots", regen)
+		case <-certs.C:
+			run("certificate", renew)
 		}
 	}
+}
+
+// RenewCertificate keeps the appliance's own server certificate (with
+// tls_cert_file auto) valid for its names and addresses while it runs: a
+// new address from DHCP, or a month before it expires, makes a new one,
+// which the server picks up at the next connection. One from the municipal
+// CA is left alone. Without auto it does nothing.
+func (s *Server) RenewCertificate() error {
+	if s.Config.TLSCertFile != "auto" {
+		return nil
+	}
+	_, _, err := tlsca.Ensure(filepath.Join(s.Config.DataDir, "tls"), tlsca.Names(), s.Clock.Now())
+	return err
 }

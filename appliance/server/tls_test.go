@@ -350,3 +350,55 @@ func TestAnAdminPutsTheMunicipalCertificateInPlaceOfTheOwnCA(t *testing.T) {
 		t.Errorf("the replacement is not in the audit log: %d %.300s", code, raw)
 	}
 }
+
+// A running appliance renews its own certificate a month before it
+// expires, without a restart (the 5-minute job calls RenewCertificate).
+func TestTheOwnCertificateIsRenewedWhileServing(t *testing.T) {
+	st := testenv.NewStore(t)
+	if _, err := demo.Load(context.Background(), st, testenv.Monday, 7); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir, cfg.TLSCertFile = t.TempDir(), "auto"
+	clk := clock.NewFake(testenv.Monday)
+	srv, err := server.New(cfg, st, clk, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// What the server presents (validity is not the point here: the fake
+	// clock runs ahead of the real one).
+	served := func() *x509.Certificate {
+		t.Helper()
+		for range 100 {
+			conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+			if err == nil {
+				defer conn.Close()
+				return conn.ConnectionState().PeerCertificates[0]
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("the server does not answer TLS")
+		return nil
+	}
+	first := served()
+	if err := srv.RenewCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	if again := served(); again.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Errorf("a certificate with a year to go was replaced")
+	}
+	clk.Advance(first.NotAfter.Sub(clk.Now()) - 20*24*time.Hour) // 20 days before it expires
+	if err := srv.RenewCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	renewed := served()
+	if renewed.SerialNumber.Cmp(first.SerialNumber) == 0 || !renewed.NotAfter.After(first.NotAfter) {
+		t.Errorf("20 days before expiry the server still presents the old certificate (until %v)", renewed.NotAfter)
+	}
+}

@@ -299,7 +299,8 @@ func (a *Applier) applyNetwork(ctx context.Context, p *netPlan) (bool, error) {
 	}
 	a.log().Info("network is up", "interface", p.check, "address", p.addr)
 	if a.active(ctx, "avanti.service") {
-		// The server makes its certificate for the addresses it has at start.
+		// At once, not at the server's next 5-minute check: its certificate
+		// names the new address.
 		if err := a.Run(ctx, "systemctl", "try-restart", "avanti.service"); err != nil {
 			a.log().Warn("restart avanti for its certificate", "err", err)
 		}
