@@ -177,7 +177,10 @@ func TestWorkPlanBooksByPhoneAndExportsCSVAndXLSX(t *testing.T) {
 	}
 	b.Fill(capacity, "4")
 	b.Click(fmt.Sprintf(`#wp-slots tr[data-id="%d"] .slot-capacity button`, int64(slot)))
-	b.WaitFor("the places changed", fmt.Sprintf(`document.querySelector(%s).value === "4" && !document.querySelector(%s).getAttribute("aria-invalid")`, browsertest.JS(capacity), browsertest.JS(capacity)), 5*time.Second)
+	// Saved and the plan reloaded (the table is drawn again: a click before
+	// that would land on a row about to be replaced).
+	b.WaitFor("the places changed", fmt.Sprintf(`document.querySelector(%s).value === "4" && !document.querySelector(%s).getAttribute("aria-invalid")`+
+		` && document.getElementById("notice").textContent === "Posto delle 10:00 aggiornato." && !document.querySelector("#wp-slots [aria-busy]")`, browsertest.JS(capacity), browsertest.JS(capacity)), 5*time.Second)
 
 	// Close the last slot of the morning.
 	last := browsertest.Eval[float64](b, `Number([...document.querySelectorAll("#wp-slots tbody tr[data-open=true]")].pop().dataset.id)`)
