@@ -280,16 +280,27 @@ func (b *Tab) State() string {
 // selector, with the mouse at its centre, as a finger or a mouse would.
 func (b *Tab) Click(sel string) {
 	b.T.Helper()
-	find := fmt.Sprintf(`(() => {
+	// The mouse goes to the element's centre in a second round trip: a page
+	// still laying out (a message appearing above, a list redrawn after a
+	// fetch) would move the element away and the click would land on
+	// something else. So the point is taken only once the element has kept
+	// its place for a moment and is what the point hits.
+	find := fmt.Sprintf(`(async () => {
 		const el = [...document.querySelectorAll(%s)].find(e => e.getClientRects().length > 0 && !e.disabled);
 		if (!el) return [];
 		el.scrollIntoView({block: "center", inline: "center"});
-		const r = el.getBoundingClientRect();
-		return [r.left + r.width / 2, r.top + r.height / 2];
+		const at = () => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
+		const before = at();
+		await new Promise(res => setTimeout(res, 50));
+		const pt = at();
+		if (!el.isConnected || pt[0] !== before[0] || pt[1] !== before[1]) return [];
+		const hit = document.elementFromPoint(pt[0], pt[1]);
+		if (!hit || !(hit === el || el.contains(hit))) return [];
+		return pt;
 	})()`, JS(sel))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		pt := Eval[[]float64](b, find)
+		pt := EvalAwait[[]float64](b, find)
 		if len(pt) == 2 {
 			if err := chromedp.Do(b.Ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
 				b.T.Fatalf("click %s: %v", sel, err)
@@ -297,7 +308,7 @@ func (b *Tab) Click(sel string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.T.Fatalf("click %s: nothing visible and enabled matches; page: %s", sel, b.State())
+			b.T.Fatalf("click %s: nothing visible, enabled, unmoving and on top matches; page: %s", sel, b.State())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
